@@ -1,0 +1,1 @@
+"""Alerts: what monitoring told us, deduplicated per service."""

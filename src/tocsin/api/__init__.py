@@ -1,0 +1,1 @@
+"""The web application: JSON API, integration endpoints, health and metrics."""

@@ -1,0 +1,47 @@
+"""Application factory: one FastAPI app per node runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from tocsin import __version__
+from tocsin.api import health
+from tocsin.errors import install_error_handlers
+from tocsin.runtime import Runtime
+
+
+def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
+    """``manage_runtime``: start the node's threads with the app and stop them with it."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage_runtime:
+            runtime.start()
+        try:
+            yield
+        finally:
+            if manage_runtime:
+                runtime.stop()
+
+    app = FastAPI(
+        title="Tocsin",
+        version=__version__,
+        description="Self-hosted incident-response automation.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.include_router(health.router)
+    for router in _routers():
+        app.include_router(router)
+    return app
+
+
+def _routers() -> list[APIRouter]:
+    """Every domain's routers; kept in one place so the app's surface is easy to audit."""
+    return []

@@ -1,0 +1,1 @@
+"""Authentication (passwords, API tokens) and role checks."""

@@ -1,0 +1,1 @@
+"""Storage: one SQLAlchemy model registry and engine factory for SQLite and PostgreSQL."""

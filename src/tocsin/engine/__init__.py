@@ -1,0 +1,1 @@
+"""The durable engine: deferred work as rows, claimed by any node."""

@@ -1,0 +1,1 @@
+"""Incidents: what a human (or automation) must act on, with their timelines."""

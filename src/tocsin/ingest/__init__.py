@@ -1,0 +1,1 @@
+"""Ingestion: the HTTP endpoints that accept events and the group-commit writer behind them."""

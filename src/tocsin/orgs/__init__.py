@@ -1,0 +1,1 @@
+"""The organisation: teams, users, services and their integrations."""

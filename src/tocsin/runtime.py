@@ -1,0 +1,124 @@
+"""Everything one Tocsin node runs, wired together: database, ingest writer, event processor,
+job engine. The web app and the tests build one of these; several may share a database."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
+
+from tocsin.alerts.processor import process_pending
+from tocsin.clock import Clock, SystemClock
+from tocsin.db.engine import create_db_engine, make_session_factory
+from tocsin.engine.worker import Worker
+from tocsin.ingest.writer import GroupCommitWriter
+from tocsin.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class EventProcessorThread:
+    """Drains the accepted-events inbox; woken by each group commit, polling as a fallback."""
+
+    def __init__(self, factory: sessionmaker[Session], clock: Clock, poll_seconds: float) -> None:
+        self._factory = factory
+        self._clock = clock
+        self._poll = poll_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def wake(self, *_: Any) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="tocsin-processor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def drain(self) -> int:
+        total = 0
+        while (n := process_pending(self._factory, self._clock)) > 0:
+            total += n
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self._poll)
+            self._wake.clear()
+            try:
+                self.drain()
+            except Exception:
+                log.exception("event processing failed; retrying")
+                self._stop.wait(1.0)
+
+
+class Runtime:
+    def __init__(
+        self, settings: Settings, *, clock: Clock | None = None, engine: sa.Engine | None = None
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        if engine is None and settings.resolved_database_url.startswith("sqlite"):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = engine or create_db_engine(settings.resolved_database_url)
+        self.factory = make_session_factory(self.engine)
+        self.processor = EventProcessorThread(self.factory, self.clock, poll_seconds=0.5)
+        self.writer = GroupCommitWriter(
+            self.engine,
+            self.clock,
+            batch_max=settings.ingest_batch_max,
+            on_committed=self.processor.wake,
+        )
+        self.worker = Worker(
+            self.factory,
+            self.clock,
+            node=settings.node_name,
+            poll_seconds=settings.engine_poll_seconds,
+            lease_seconds=settings.engine_lease_seconds,
+            batch=settings.engine_batch,
+        )
+        self._started = False
+
+        @event.listens_for(self.factory, "after_commit")
+        def _wake_engine(session: Session) -> None:
+            if session.info.pop("tocsin_jobs_added", False):
+                self.worker.wake()
+
+    def start(self, *, background: bool = True) -> None:
+        """Start the writer always; the processor and the engine threads when ``background``."""
+        if self._started:
+            return
+        self.writer.start()
+        if background:
+            self.processor.start()
+            if self.settings.run_engine:
+                self.worker.start()
+        self._started = True
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+        self.worker.stop()
+        self.processor.stop()
+        self.writer.stop()
+        self._started = False
+
+    def close(self) -> None:
+        self.stop()
+        self.engine.dispose()
