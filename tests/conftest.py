@@ -137,14 +137,21 @@ def org(runtime: Runtime, clock: FakeClock) -> Org:
     with factory() as s, s.begin():
         team = Team(slug="payments", name="Payments", created_at=now)
         user = User(
-            username="alice", name="Alice", email="alice@example.com", role="responder",
+            username="alice",
+            name="Alice",
+            email="alice@example.com",
+            role="responder",
             created_at=now,
         )
         s.add_all([team, user])
         s.flush()
         s.add(TeamMember(team_id=team.id, user_id=user.id))
         service = Service(
-            slug="checkout", name="Checkout", team_id=team.id, urgency="high", created_at=now,
+            slug="checkout",
+            name="Checkout",
+            team_id=team.id,
+            urgency="high",
+            created_at=now,
             grouping={"type": "none"},
         )
         s.add(service)
@@ -154,6 +161,9 @@ def org(runtime: Runtime, clock: FakeClock) -> Org:
             ("prometheus", "alertmanager", AM_KEY),
             ("hooks", "webhook", WEBHOOK_KEY),
         ]:
-            s.add(Integration(service_id=service.id, name=name, type=kind, key=key,
-                              options={}, created_at=now))
+            s.add(
+                Integration(
+                    service_id=service.id, name=name, type=kind, key=key, options={}, created_at=now
+                )
+            )
         return Org(team.id, user.id, service.id, PD_KEY, AM_KEY, WEBHOOK_KEY)

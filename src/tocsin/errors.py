@@ -47,7 +47,11 @@ def error_body(code: str, message: str, details: list[Any] | None = None) -> dic
 
 
 def error_response(
-    status: int, message: str, *, code: str | None = None, details: list[Any] | None = None,
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    details: list[Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     return JSONResponse(

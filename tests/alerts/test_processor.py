@@ -20,9 +20,7 @@ def send(rt: Runtime, org: Org, action: str, dedup_key: str | None, **payload: A
         integ = s.scalars(sa.select(Integration).where(Integration.key == org.pd_key)).one()
     payload.setdefault("summary", f"disk full on {dedup_key}")
     payload.setdefault("severity", "critical")
-    rt.writer.submit_sync(
-        [AcceptedEvent(integ.id, org.service_id, action, dedup_key, payload)]
-    )
+    rt.writer.submit_sync([AcceptedEvent(integ.id, org.service_id, action, dedup_key, payload)])
     rt.processor.drain()
 
 
@@ -113,8 +111,15 @@ def test_incident_resolves_only_when_all_alerts_resolve(runtime: Runtime, org: O
 
 
 def test_change_event_is_recorded(runtime: Runtime, org: Org) -> None:
-    send(runtime, org, "change", None, summary="deploy v42", source="ci",
-         timestamp="2026-01-05T08:55:00+00:00")
+    send(
+        runtime,
+        org,
+        "change",
+        None,
+        summary="deploy v42",
+        source="ci",
+        timestamp="2026-01-05T08:55:00+00:00",
+    )
     [change] = rows(runtime, ChangeEvent)
     assert change.summary == "deploy v42"
     assert change.occurred_at.isoformat() == "2026-01-05T08:55:00+00:00"

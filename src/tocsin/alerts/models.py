@@ -19,9 +19,7 @@ class InboundEvent(Base):
     """An accepted event. Written by group commit before the 202; processed afterwards."""
 
     __tablename__ = "inbound_events"
-    __table_args__ = (
-        sa.Index("ix_inbound_events_pending", "status", "id"),
-    )
+    __table_args__ = (sa.Index("ix_inbound_events_pending", "status", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     received_at: Mapped[datetime]

@@ -151,7 +151,9 @@ def _incident_for(
             .limit(1)
         )
         if target.window_seconds:
-            query = query.where(Incident.created_at >= now - timedelta(seconds=target.window_seconds))
+            query = query.where(
+                Incident.created_at >= now - timedelta(seconds=target.window_seconds)
+            )
         existing = session.scalars(query).first()
         if existing is not None:
             return existing
@@ -211,7 +213,9 @@ def _has_alerts_in(session: Session, incident: Incident, *statuses: str) -> bool
 def _record_change(session: Session, event: InboundEvent, now: datetime) -> str:
     payload = event.payload
     occurred = payload.get("timestamp")
-    occurred_at = datetime.fromisoformat(occurred) if isinstance(occurred, str) else event.received_at
+    occurred_at = (
+        datetime.fromisoformat(occurred) if isinstance(occurred, str) else event.received_at
+    )
     change = ChangeEvent(
         service_id=event.service_id,
         integration_id=event.integration_id,
@@ -230,6 +234,15 @@ def _record_change(session: Session, event: InboundEvent, now: datetime) -> str:
 
 
 def _alert_details(payload: dict[str, Any]) -> dict[str, Any]:
-    keys = ("component", "group", "class", "custom_details", "links", "images", "client",
-            "client_url", "timestamp")
+    keys = (
+        "component",
+        "group",
+        "class",
+        "custom_details",
+        "links",
+        "images",
+        "client",
+        "client_url",
+        "timestamp",
+    )
     return {k: payload[k] for k in keys if payload.get(k) not in (None, "", [], {})}

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from tocsin import __version__
-from tocsin.api import health
+from tocsin.api import health, metrics
 from tocsin.errors import install_error_handlers
 from tocsin.runtime import Runtime
 
@@ -44,4 +44,4 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
 
 def _routers() -> list[APIRouter]:
     """Every domain's routers; kept in one place so the app's surface is easy to audit."""
-    return []
+    return [metrics.router]

@@ -35,16 +35,19 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def current_principal(
-    request: Request, runtime: Runtime = Depends(get_runtime)
-) -> Principal:
+def current_principal(request: Request, runtime: Runtime = Depends(get_runtime)) -> Principal:
     token = _bearer(request)
     with runtime.factory() as session:
         principal = authenticate_token(
-            session, token, now=runtime.clock.now(), bootstrap_token=runtime.settings.bootstrap_token
+            session,
+            token,
+            now=runtime.clock.now(),
+            bootstrap_token=runtime.settings.bootstrap_token,
         )
     if principal is None:
-        raise ApiError(401, "invalid, expired or revoked token", headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401, "invalid, expired or revoked token", headers={"WWW-Authenticate": "Bearer"}
+        )
     return principal
 
 
@@ -53,7 +56,9 @@ def require(role: str) -> Callable[..., Principal]:
 
     def check(principal: Principal = Depends(current_principal)) -> Principal:
         if not principal.has_role(role):
-            raise ApiError(403, f"this action needs the {role} role; your token has {principal.role}")
+            raise ApiError(
+                403, f"this action needs the {role} role; your token has {principal.role}"
+            )
         return principal
 
     return check

@@ -32,7 +32,11 @@ def readyz(runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
         checks["database"] = "unreachable"
         checks["schema"] = "unknown"
     checks["ingest_writer"] = "ok" if runtime.writer.running else "stopped"
-    checks["engine"] = "ok" if (runtime.worker.running or not runtime.settings.run_engine) else "stopped"
+    checks["engine"] = (
+        "ok" if (runtime.worker.running or not runtime.settings.run_engine) else "stopped"
+    )
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
-                        status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status_code=200 if ready else 503,
+    )

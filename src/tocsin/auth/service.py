@@ -17,7 +17,7 @@ from tocsin.auth.models import ApiToken
 from tocsin.orgs.models import User
 
 ROLE_RANK = {"observer": 0, "responder": 1, "admin": 2}
-TOKEN_PREFIX = "tcs_"
+TOKEN_PREFIX = "tcs_"  # noqa: S105 - a public prefix that makes leaked tokens greppable
 
 _hasher = PasswordHasher()
 

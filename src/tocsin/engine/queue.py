@@ -41,7 +41,7 @@ def enqueue(
     if unique_key is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=["unique_key"])
     result = session.execute(stmt)
-    created = bool(result.rowcount)
+    created = bool(getattr(result, "rowcount", 0))
     if created:
         # Read by the after-commit hook that wakes this node's engine (tocsin.runtime).
         session.info["tocsin_jobs_added"] = True

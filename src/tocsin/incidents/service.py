@@ -149,7 +149,9 @@ def resolve(
     return True
 
 
-def retrigger(session: Session, incident: Incident, *, now: datetime, actor: str, reason: str) -> bool:
+def retrigger(
+    session: Session, incident: Incident, *, now: datetime, actor: str, reason: str
+) -> bool:
     """Back to triggered (for example when an acknowledgement timed out)."""
     if incident.status != "acknowledged":
         return False

@@ -64,7 +64,9 @@ class GroupCommitWriter:
     def start(self) -> None:
         if self._thread is None:
             self._stopping = False
-            self._thread = threading.Thread(target=self._run, name="tocsin-ingest-writer", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name="tocsin-ingest-writer", daemon=True
+            )
             self._thread.start()
 
     def stop(self) -> None:
