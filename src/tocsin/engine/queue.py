@@ -40,8 +40,8 @@ def enqueue(
     stmt = insert(Job).values(**values)
     if unique_key is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=["unique_key"])
-    result = session.execute(stmt)
-    created = bool(getattr(result, "rowcount", 0))
+    # RETURNING tells reliably whether a row went in (rowcount is -1 through the ORM).
+    created = session.execute(stmt.returning(Job.id)).first() is not None
     if created:
         # Read by the after-commit hook that wakes this node's engine (tocsin.runtime).
         session.info["tocsin_jobs_added"] = True

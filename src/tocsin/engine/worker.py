@@ -1,15 +1,36 @@
-"""The engine loop: claims due jobs and runs their handlers. (Interface; see engine docs.)"""
+"""The engine loop: claims due jobs and runs their handlers, exactly once in the database.
+
+Each claimed job runs in its own transaction that re-reads the job row under a lock, checks the
+lease token is still this claim's (fencing), runs the handler and marks the job done, so the
+handler's writes and the job's completion commit together or not at all. A failure rolls all of
+that back and records the error in a second transaction, with a retry after a backoff. See
+docs/engine.md for the whole lifecycle.
+"""
 
 from __future__ import annotations
 
+import logging
+import random
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.clock import Clock
+from tocsin.db.engine import transaction
+from tocsin.engine.claiming import ClaimedJob, claim_due, lock_if_still_ours, next_wake_at
+from tocsin.engine.listener import JobNotificationListener, conninfo_for
 from tocsin.engine.models import Job
+from tocsin.engine.periodic import PeriodicJob, ensure_slot
+from tocsin.observability.metrics import JOBS_RUN
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 600.0
+MAX_ERROR_CHARS = 4000
 
 
 @dataclass(frozen=True)
@@ -21,14 +42,31 @@ class JobContext:
 
 Handler = Callable[[JobContext], None]
 HANDLERS: dict[str, Handler] = {}
+# Kinds that run after the other jobs of their batch (the auditor judges what is still stuck
+# once the due work in hand has had its turn).
+RUN_LAST: set[str] = set()
 
 
-def handler(kind: str) -> Callable[[Handler], Handler]:
+def handler(kind: str, *, run_last: bool = False) -> Callable[[Handler], Handler]:
+    """Register the function that runs jobs of ``kind``. It must be idempotent."""
+
     def register(fn: Handler) -> Handler:
         HANDLERS[kind] = fn
+        if run_last:
+            RUN_LAST.add(kind)
         return fn
 
     return register
+
+
+class PermanentJobError(Exception):
+    """Raised by a handler when retrying cannot help (a malformed payload): fail the job now."""
+
+
+def backoff_seconds(attempts: int) -> float:
+    """2**attempts seconds, capped at ten minutes, with +-10% jitter so retries spread out."""
+    base = min(2.0 ** min(attempts, 30), MAX_BACKOFF_SECONDS)
+    return base * random.uniform(0.9, 1.1)
 
 
 class Worker:
@@ -41,6 +79,7 @@ class Worker:
         poll_seconds: float = 1.0,
         lease_seconds: float = 30.0,
         batch: int = 32,
+        periodic: Sequence[PeriodicJob] = (),
     ) -> None:
         self.factory = factory
         self.clock = clock
@@ -48,22 +87,192 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.lease_seconds = lease_seconds
         self.batch = batch
+        self.periodic = tuple(periodic)
         self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._waiting = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listener: JobNotificationListener | None = None
+        self._ensured_slots: dict[str, str] = {}
         self.last_beat: float = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------
 
     def wake(self) -> None:
         self._wake.set()
 
     def start(self) -> None:
-        pass
+        if self.running:
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._loop, name="tocsin-engine", daemon=True)
+        self._thread.start()
+        bind = self.factory.kw.get("bind")
+        if bind is not None and bind.dialect.name == "postgresql":
+            self._listener = JobNotificationListener(conninfo_for(bind), self.wake)
+            self._listener.start()
 
     def stop(self) -> None:
-        pass
+        self._stopping.set()
+        self._wake.set()
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+        if self._thread is not None:
+            # A handler in flight finishes first; its transaction is never cut in half.
+            self._thread.join(timeout=30)
+            self._thread = None
 
     @property
     def running(self) -> bool:
-        return True
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def waiting(self) -> bool:
+        """True while the loop sleeps with nothing due (it wakes on a hint or its timeout)."""
+        return self._waiting.is_set()
+
+    @property
+    def listening(self) -> bool:
+        """True while the PostgreSQL LISTEN connection is up."""
+        return self._listener is not None and self._listener.listening.is_set()
+
+    # -- one step, used by the loop and directly by tests ------------------------------------
 
     def run_once(self) -> int:
-        return 0
+        """Ensure periodic slots, claim one batch and run it. Returns how many jobs ran
+        (whatever their outcome; a job taken over by another node does not count)."""
+        self.last_beat = time.monotonic()
+        self.ensure_periodic()
+        return self._run_claimed(self.claim())
+
+    def claim(self) -> list[ClaimedJob]:
+        with transaction(self.factory) as session:
+            return claim_due(
+                session,
+                node=self.node,
+                now=self.clock.now(),
+                lease_seconds=self.lease_seconds,
+                limit=self.batch,
+            )
+
+    def execute(self, claimed: ClaimedJob) -> bool:
+        """Run one claimed job. False when the claim was fenced off (the job is another's)."""
+        try:
+            with transaction(self.factory) as session:
+                job = lock_if_still_ours(session, claimed)
+                if job is None:
+                    self._count(claimed.kind, "fenced")
+                    log.info("job %s (%s) was taken over; not running it", claimed.id, claimed.kind)
+                    return False
+                fn = HANDLERS.get(job.kind)
+                if fn is None:
+                    self._finish(
+                        job,
+                        "failed",
+                        error=f"no handler is registered for job kind {job.kind!r}; the module "
+                        "defining it must be imported where the engine runs",
+                    )
+                    self._count(job.kind, "failed")
+                    return True
+                fn(JobContext(session, job, self.clock))
+                self._finish(job, "done")
+            self._count(claimed.kind, "done")
+            return True
+        except Exception as exc:
+            log.exception("job %s (%s) failed", claimed.id, claimed.kind)
+            return self._record_failure(claimed, exc)
+
+    def ensure_periodic(self) -> None:
+        """Make sure the next slot of each periodic job has its row (any node may try)."""
+        now = self.clock.now()
+        wanted = [(p, p.next_slot(now)) for p in self.periodic]
+        missing = [(p, s) for p, s in wanted if self._ensured_slots.get(p.kind) != p.slot_key(s)]
+        if not missing:
+            return
+        with transaction(self.factory) as session:
+            for job, slot in missing:
+                ensure_slot(session, job, slot, now)
+        for job, slot in missing:
+            self._ensured_slots[job.kind] = job.slot_key(slot)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _run_claimed(self, claimed: list[ClaimedJob]) -> int:
+        ordered = sorted(claimed, key=lambda c: c.kind in RUN_LAST)  # stable: due order kept
+        ran = 0
+        for job in ordered:
+            if self.execute(job):
+                ran += 1
+        return ran
+
+    def _finish(self, job: Job, state: str, *, error: str | None = None) -> None:
+        job.state = state
+        job.finished_at = self.clock.now()
+        job.lease_expires_at = None
+        if error is not None:
+            job.last_error = error[:MAX_ERROR_CHARS]
+
+    def _record_failure(self, claimed: ClaimedJob, exc: Exception) -> bool:
+        error = f"{type(exc).__name__}: {exc}"
+        with transaction(self.factory) as session:
+            job = lock_if_still_ours(session, claimed)
+            if job is None:
+                self._count(claimed.kind, "fenced")
+                return False
+            if isinstance(exc, PermanentJobError) or job.attempts >= job.max_attempts:
+                self._finish(job, "failed", error=error)
+                self._count(job.kind, "failed")
+                log.error(
+                    "job %s (%s) failed for good after %d attempts", job.id, job.kind, job.attempts
+                )
+                return True
+            job.state = "pending"
+            job.due_at = self.clock.now() + timedelta(seconds=backoff_seconds(job.attempts))
+            job.last_error = error[:MAX_ERROR_CHARS]
+            job.lease_owner = None
+            job.lease_token = None
+            job.lease_expires_at = None
+        self._count(claimed.kind, "retry")
+        return True
+
+    @staticmethod
+    def _count(kind: str, outcome: str) -> None:
+        JOBS_RUN.labels(kind=kind, outcome=outcome).inc()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self.last_beat = time.monotonic()
+            self._wake.clear()
+            try:
+                self._drain()
+                timeout = self._idle_timeout()
+            except Exception:
+                log.exception("job engine iteration failed; retrying")
+                timeout = self.poll_seconds
+            if self._stopping.is_set():
+                break
+            self._waiting.set()
+            self._wake.wait(timeout)
+            self._waiting.clear()
+
+    def _drain(self) -> None:
+        """Claim and run batches until nothing is due."""
+        while not self._stopping.is_set():
+            self.last_beat = time.monotonic()
+            self.ensure_periodic()
+            claimed = self.claim()
+            if not claimed:
+                return
+            self._run_claimed(claimed)
+
+    def _idle_timeout(self) -> float:
+        with self.factory() as session:
+            wake_at = next_wake_at(session)
+        if wake_at is None:
+            return self.poll_seconds
+        until = (wake_at - self.clock.now()).total_seconds()
+        if until <= 0:
+            # Claimable yet not claimed: another node holds it right now. Poll as usual.
+            return self.poll_seconds
+        return max(0.01, min(self.poll_seconds, until))
