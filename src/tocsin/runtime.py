@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from tocsin.alerts.processor import process_pending
 from tocsin.clock import Clock, SystemClock
 from tocsin.db.engine import create_db_engine, make_session_factory
+from tocsin.engine.maintenance import periodic_jobs
 from tocsin.engine.worker import Worker
+from tocsin.incidents import jobs as _incident_jobs  # noqa: F401  (registers the job handlers)
 from tocsin.ingest.writer import GroupCommitWriter
 from tocsin.settings import Settings
 
@@ -92,6 +94,7 @@ class Runtime:
             poll_seconds=settings.engine_poll_seconds,
             lease_seconds=settings.engine_lease_seconds,
             batch=settings.engine_batch,
+            periodic=periodic_jobs(settings),
         )
         self._started = False
 
