@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -46,6 +47,23 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def authenticate_password(session: Session, username: str, password: str) -> User | None:
+    """The active user with this username and password, or None. An unknown username costs
+    the same argon2 work as a wrong password, so timing does not reveal which usernames exist."""
+    user = session.scalars(sa.select(User).where(User.username == username)).one_or_none()
+    if user is None or not user.password_hash:
+        verify_password(_unknown_user_hash(), password)
+        return None
+    if not verify_password(user.password_hash, password) or not user.active:
+        return None
+    return user
+
+
+@functools.cache
+def _unknown_user_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def token_digest(token: str) -> str:
