@@ -117,7 +117,7 @@ def audit(session: Session, now: datetime, overdue_seconds: float) -> Findings:
     return findings
 
 
-@handler(AUDIT_JOB, run_last=True)
+@handler(AUDIT_JOB)
 def run_audit(ctx: JobContext) -> None:
     overdue = float(ctx.job.payload.get("overdue_seconds", 120))
     audit(ctx.session, ctx.clock.now(), overdue)

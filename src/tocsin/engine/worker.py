@@ -42,18 +42,13 @@ class JobContext:
 
 Handler = Callable[[JobContext], None]
 HANDLERS: dict[str, Handler] = {}
-# Kinds that run after the other jobs of their batch (the auditor judges what is still stuck
-# once the due work in hand has had its turn).
-RUN_LAST: set[str] = set()
 
 
-def handler(kind: str, *, run_last: bool = False) -> Callable[[Handler], Handler]:
+def handler(kind: str) -> Callable[[Handler], Handler]:
     """Register the function that runs jobs of ``kind``. It must be idempotent."""
 
     def register(fn: Handler) -> Handler:
         HANDLERS[kind] = fn
-        if run_last:
-            RUN_LAST.add(kind)
         return fn
 
     return register
@@ -199,9 +194,8 @@ class Worker:
     # -- internals ------------------------------------------------------------------------
 
     def _run_claimed(self, claimed: list[ClaimedJob]) -> int:
-        ordered = sorted(claimed, key=lambda c: c.kind in RUN_LAST)  # stable: due order kept
         ran = 0
-        for job in ordered:
+        for job in claimed:
             if self.execute(job):
                 ran += 1
         return ran
