@@ -1,0 +1,1 @@
+"""Configuration as code: a directory of YAML files describing the organisation."""

@@ -1,0 +1,116 @@
+"""users: who can be paged and who may act. Passwords and tokens are never configured here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from tocsin.config.located import Locator
+from tocsin.config.models import OrgConfig, UserSpec
+from tocsin.config.plan import Change, Context, FieldChange, diff_fields
+from tocsin.config.problems import Problem
+from tocsin.config.sections.base import ExportNotes
+from tocsin.orgs.models import User
+
+
+def _desired(spec: UserSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "email": spec.email,
+        "role": spec.role,
+        "time_zone": spec.time_zone,
+    }
+
+
+def _current(row: User) -> dict[str, Any]:
+    return {"name": row.name, "email": row.email, "role": row.role, "time_zone": row.time_zone}
+
+
+class UsersSection:
+    key = "users"
+    kind = "user"
+    id_field = "username"
+
+    def identity(self, item: Any) -> str:
+        spec: UserSpec = item
+        return spec.username
+
+    def check(self, config: OrgConfig, at: Locator) -> list[Problem]:
+        problems: list[Problem] = []
+        seen: dict[str, int] = {}
+        for index, user in enumerate(config.users):
+            email = user.email.lower()
+            if email in seen:
+                first = seen[email]
+                problems.append(
+                    at.problem(
+                        "users",
+                        index,
+                        ("email",),
+                        f"email {user.email!r} is already used by user "
+                        f"{config.users[first].username!r} ({at.where('users', first)})",
+                    )
+                )
+            else:
+                seen[email] = index
+        return problems
+
+    def plan(self, session: Session, config: OrgConfig, ctx: Context) -> list[Change]:
+        rows = {u.username: u for u in session.scalars(sa.select(User))}
+        wanted = {u.username for u in config.users}
+        deleted = set() if not ctx.prune else set(rows) - wanted
+        # An email may move between users, but not to one held by a user the files leave alone.
+        kept_emails = {
+            row.email.lower(): name
+            for name, row in rows.items()
+            if name not in wanted and name not in deleted
+        }
+        changes: list[Change] = []
+        for name in sorted(deleted):
+            changes.append(Change("user", "delete", name, target_id=rows[name].id))
+        for index, spec in enumerate(config.users):
+            owner = kept_emails.get(spec.email.lower())
+            if owner is not None:
+                ctx.problems.append(
+                    ctx.at.problem(
+                        "users",
+                        index,
+                        ("email",),
+                        f"email {spec.email!r} belongs to user {owner!r}, who is not in the "
+                        "files (add that user to the files, or apply with --prune)",
+                    )
+                )
+            desired = _desired(spec)
+            row = rows.get(spec.username)
+            if row is None:
+                fields = tuple(FieldChange(k, None, v) for k, v in desired.items())
+                changes.append(Change("user", "create", spec.username, fields, desired=desired))
+            elif diff := diff_fields(_current(row), desired):
+                changes.append(
+                    Change(
+                        "user",
+                        "update",
+                        spec.username,
+                        tuple(diff),
+                        target_id=row.id,
+                        desired=desired,
+                    )
+                )
+        return changes
+
+    def execute(self, session: Session, change: Change, ctx: Context) -> None:
+        if change.action == "create":
+            session.add(User(username=change.name, created_at=ctx.now, **change.desired))
+        elif change.action == "update":
+            row = session.get_one(User, change.target_id)
+            for name, value in change.desired.items():
+                setattr(row, name, value)
+        else:
+            session.delete(session.get_one(User, change.target_id))
+
+    def export(self, session: Session, notes: ExportNotes) -> list[BaseModel]:
+        rows = session.scalars(sa.select(User).order_by(User.username))
+        return [UserSpec(username=r.username, **_current(r)) for r in rows]
