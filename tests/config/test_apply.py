@@ -285,3 +285,26 @@ def test_apply_refuses_when_the_plan_changed(factory: sessionmaker[Session]) -> 
         apply(factory, loaded, expected=shown)
     apply(factory, loaded, expected=plan(factory, loaded))
     assert plan(factory, loaded).empty
+
+
+def test_webhook_mapping_and_auth_are_stored_as_ingestion_reads_them(
+    factory: sessionmaker[Session],
+) -> None:
+    hook = """
+services:
+  - slug: status
+    name: Status
+    integrations:
+      - name: Provider-Status
+        type: webhook
+        options:
+          mapping: {summary: incident.name, severity_map: {major: error}}
+          auth: {type: bearer, token_env: HOOK_TOKEN}
+"""
+    apply(factory, cfg(hook), env={"HOOK_TOKEN": "hook-secret"})
+    options = one(factory, sa.select(Integration.options))
+    assert options == {
+        "mapping": {"summary": "incident.name", "severity_map": {"major": "error"}},
+        "auth": {"type": "bearer", "token_sha256": hashlib.sha256(b"hook-secret").hexdigest()},
+    }
+    assert plan(factory, cfg(hook), env={"HOOK_TOKEN": "hook-secret"}).empty

@@ -14,10 +14,10 @@ from tocsin.config.located import LoadedConfig, Locator, Origin
 from tocsin.config.models import (
     PATTERN_HINTS,
     SECTIONS,
-    AlertmanagerIntegration,
     BasicAuth,
     ConfigFile,
     OrgConfig,
+    PagerDutyIntegration,
 )
 from tocsin.config.problems import ConfigError, Loc, Problem, format_path
 from tocsin.config.sections import SECTIONS as APPLIERS
@@ -199,7 +199,7 @@ def unset_secret_variables(loaded: LoadedConfig, env: Mapping[str, str]) -> list
     warnings: list[Problem] = []
     for index, service in enumerate(loaded.config.services):
         for position, integration in enumerate(service.integrations):
-            if not isinstance(integration, AlertmanagerIntegration):
+            if isinstance(integration, PagerDutyIntegration):
                 continue
             auth = integration.options.auth
             if auth is None:

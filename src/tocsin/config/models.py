@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+INTEGRATION_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 KEY_PATTERN = r"^[a-z0-9]{32}$"
 ENV_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -31,12 +32,14 @@ PATTERN_HINTS = {
     USERNAME_PATTERN: (
         "lowercase letters, digits, '.', '_' and '-', starting with a letter or digit"
     ),
+    INTEGRATION_NAME_PATTERN: "letters, digits, '.', '_' and '-', starting with a letter or digit",
     KEY_PATTERN: "exactly 32 lowercase letters and digits",
     ENV_PATTERN: "an environment variable name (letters, digits and '_')",
     EMAIL_PATTERN: "an email address",
 }
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=64)]
+IntegrationName = Annotated[str, StringConstraints(pattern=INTEGRATION_NAME_PATTERN, max_length=64)]
 Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN, max_length=64)]
 DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 IntegrationKey = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
@@ -146,7 +149,8 @@ class BasicAuth(Strict):
         return _reject_plaintext(data, "password", "password_env")
 
 
-AlertmanagerAuth = Annotated[BearerAuth | BasicAuth, Field(discriminator="type")]
+# Credentials a sender must present besides the integration key (Alertmanager, webhooks).
+RequestAuth = Annotated[BearerAuth | BasicAuth, Field(discriminator="type")]
 
 
 class PagerDutyOptions(Strict):
@@ -154,7 +158,7 @@ class PagerDutyOptions(Strict):
 
 
 class AlertmanagerOptions(Strict):
-    auth: AlertmanagerAuth | None = Field(
+    auth: RequestAuth | None = Field(
         None, description="Credentials Alertmanager must send in addition to the key."
     )
     default_severity: Severity | None = Field(
@@ -183,10 +187,13 @@ class WebhookMapping(Strict):
 
 class WebhookOptions(Strict):
     mapping: WebhookMapping = Field(default_factory=WebhookMapping)
+    auth: RequestAuth | None = Field(
+        None, description="Credentials the sender must send in addition to the key."
+    )
 
 
 class _IntegrationBase(Strict):
-    name: Slug = Field(description="Unique within the service.")
+    name: IntegrationName = Field(description="Unique within the service.")
     key: IntegrationKey | None = Field(
         None, description="The routing key (32 of [a-z0-9]); generated at apply when absent."
     )

@@ -1,4 +1,5 @@
-"""Alertmanager credentials: read from the environment at apply time, stored only as SHA-256.
+"""Request credentials (Alertmanager, webhooks): read from the environment at apply time,
+stored only as SHA-256.
 
 Stored shapes (``Integration.options["auth"]``):
   {"type": "bearer", "token_sha256": hex}
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tocsin.config.models import AlertmanagerAuth, BasicAuth, BearerAuth
+from tocsin.config.models import BasicAuth, BearerAuth, RequestAuth
 
 
 def sha256_hex(secret: str) -> str:
@@ -28,7 +29,7 @@ class ResolvedAuth:
 
 
 def resolve_auth(
-    spec: AlertmanagerAuth, current: Mapping[str, Any] | None, env: Mapping[str, str]
+    spec: RequestAuth, current: Mapping[str, Any] | None, env: Mapping[str, str]
 ) -> ResolvedAuth:
     """The auth to store for ``spec``. With the variable unset, an existing secret of the same
     kind is kept (so an exported configuration re-applies without the secret at hand)."""

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from tocsin.config.located import Locator
 from tocsin.config.models import (
-    AlertmanagerAuth,
     AlertmanagerIntegration,
     AlertmanagerOptions,
     BasicAuth,
@@ -22,6 +21,7 @@ from tocsin.config.models import (
     IntegrationSpec,
     OrgConfig,
     PagerDutyIntegration,
+    RequestAuth,
     ServiceSpec,
     WebhookIntegration,
     WebhookOptions,
@@ -317,9 +317,7 @@ class ServicesSection:
         spec: IntegrationSpec,
         current: dict[str, Any],
     ) -> dict[str, Any] | None:
-        if isinstance(spec, WebhookIntegration):
-            return spec.options.model_dump(mode="json", exclude_defaults=True)
-        if not isinstance(spec, AlertmanagerIntegration):
+        if isinstance(spec, PagerDutyIntegration):
             return {}
         options = spec.options.model_dump(mode="json", exclude_defaults=True, exclude={"auth"})
         if spec.options.auth is None:
@@ -429,36 +427,43 @@ class ServicesSection:
     @staticmethod
     def _export_integration(service: str, row: Integration, notes: ExportNotes) -> BaseModel:
         options = dict(row.options or {})
+        stored_auth = options.pop("auth", None)
+        auth = _export_auth(service, row.name, stored_auth, notes)
         if row.type == "webhook":
             return WebhookIntegration(
                 name=row.name,
                 type="webhook",
                 key=row.key,
-                options=WebhookOptions.model_validate(options),
+                options=WebhookOptions.model_validate({**options, "auth": auth}),
             )
         if row.type == "alertmanager":
-            stored = options.get("auth")
-            auth: AlertmanagerAuth | None = None
-            if stored and stored.get("type") == "bearer":
-                var = placeholder_env(service, row.name, "token")
-                auth = BearerAuth(type="bearer", token_env=var)
-            elif stored and stored.get("type") == "basic":
-                var = placeholder_env(service, row.name, "password")
-                auth = BasicAuth(
-                    type="basic", username=stored.get("username", ""), password_env=var
-                )
-            if auth is not None:
-                notes.comment(
-                    var,
-                    "stored only as a SHA-256 hash, so it cannot be exported: set this variable "
-                    "to change the secret; while it is unset, apply keeps the stored one",
-                )
             return AlertmanagerIntegration(
                 name=row.name,
                 type="alertmanager",
                 key=row.key,
-                options=AlertmanagerOptions(
-                    auth=auth, default_severity=options.get("default_severity")
-                ),
+                options=AlertmanagerOptions.model_validate({**options, "auth": auth}),
             )
         return PagerDutyIntegration(name=row.name, type="pagerduty", key=row.key)
+
+
+def _export_auth(
+    service: str, integration: str, stored: Any, notes: ExportNotes
+) -> RequestAuth | None:
+    """A hashed secret cannot be exported: name a variable instead, and say so next to it."""
+    if not isinstance(stored, dict):
+        return None
+    auth: RequestAuth
+    if stored.get("type") == "bearer":
+        var = placeholder_env(service, integration, "token")
+        auth = BearerAuth(type="bearer", token_env=var)
+    elif stored.get("type") == "basic":
+        var = placeholder_env(service, integration, "password")
+        auth = BasicAuth(type="basic", username=stored.get("username", ""), password_env=var)
+    else:
+        return None
+    notes.comment(
+        var,
+        "stored only as a SHA-256 hash, so it cannot be exported: set this variable to "
+        "change the secret; while it is unset, apply keeps the stored one",
+    )
+    return auth
