@@ -8,8 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from tocsin import __version__
+from tocsin.alerts import routes as alert_routes
 from tocsin.api import health, metrics
+from tocsin.auth import routes as auth_routes
 from tocsin.errors import install_error_handlers
+from tocsin.incidents import routes as incident_routes
+from tocsin.orgs import routes as org_routes
 from tocsin.runtime import Runtime
 
 
@@ -44,4 +48,11 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
 
 def _routers() -> list[APIRouter]:
     """Every domain's routers; kept in one place so the app's surface is easy to audit."""
-    return [metrics.router]
+    return [
+        metrics.router,
+        auth_routes.public,
+        auth_routes.router,
+        incident_routes.router,
+        alert_routes.router,
+        org_routes.router,
+    ]
