@@ -390,9 +390,9 @@ class _Layer:
         if not self.wall_clock:
             return (instant - self.begins) // self.turn
         k: int = (_wall(instant, self.zone) - self.spec.start) // self.turn
-        # The wall-clock estimate is off by at most one turn around a DST change.
-        while self.handoff(k) > instant:
-            k -= 1
+        # The estimate never overshoots: resolution keeps order, and the instant's own wall
+        # time resolves to it or earlier. It can fall short after clocks go back, when the
+        # instant reads earlier than a hand-off that has already happened.
         while self.handoff(k + 1) <= instant:
             k += 1
         return k
