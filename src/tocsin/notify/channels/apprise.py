@@ -39,10 +39,11 @@ from tocsin.notify.channels.outbound import (
 )
 from tocsin.notify.channels.render import one_line, plain_text
 
-# Apprise logs the URLs it loads and posts to at DEBUG; they carry credentials.
-_apprise_logger = logging.getLogger(apprise.LOGGER_NAME)
-if _apprise_logger.level == logging.NOTSET:
-    _apprise_logger.setLevel(logging.WARNING)
+# Apprise logs the URLs it loads and posts to at DEBUG, and urllib3 (under Apprise's HTTP client)
+# logs each request line; service URLs and paths carry credentials (bot tokens, webhook keys).
+for _name, _level in ((apprise.LOGGER_NAME, logging.WARNING), ("urllib3", logging.INFO)):
+    if logging.getLogger(_name).level == logging.NOTSET:
+        logging.getLogger(_name).setLevel(_level)
 
 # Schemes whose host is user-chosen: checked against the outbound policy before sending.
 VETTED_SCHEMES = frozenset(
