@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import Tokens, assert_error, trigger, walk
@@ -220,3 +222,17 @@ def test_note_text_is_checked(
     assert_error(client.post(url, headers=h, content=b"{not json"), 422)
     notes = [e for e in walk(client, f"{URL}/{incident.id}/timeline", h) if e["kind"] == "note"]
     assert len(notes) == 1
+
+
+def test_concurrent_acknowledgements_succeed_once(
+    client: TestClient, runtime: Runtime, org: Org, tokens: Tokens
+) -> None:
+    incident = trigger(runtime, org, "db-1")
+    url = f"{URL}/{incident.id}/acknowledge"
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(
+            pool.map(lambda _: client.post(url, headers=tokens.responder).status_code, range(6))
+        )
+    assert sorted(statuses) == [200, 409, 409, 409, 409, 409]
+    kinds = [e["kind"] for e in walk(client, f"{URL}/{incident.id}/timeline", tokens.observer)]
+    assert kinds.count("incident.acknowledged") == 1

@@ -3,6 +3,7 @@ building blocks every API body shares (strict shapes, bounded strings, no NUL ch
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, Self
@@ -35,12 +36,16 @@ def no_nul(value: str) -> str:
 
 
 def storable_json(value: Any, depth: int = 0) -> Any:
-    """Refuse JSON the databases cannot store: NUL in strings, integers beyond 64 bits."""
+    """Refuse JSON the databases cannot store faithfully: NUL in strings, integers beyond 64
+    bits, NaN and Infinity."""
     if depth > MAX_JSON_DEPTH:
         raise ValueError(f"is nested more than {MAX_JSON_DEPTH} levels deep")
     if isinstance(value, str):
         no_nul(value)
-    elif isinstance(value, bool) or value is None or isinstance(value, float):
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("holds NaN or Infinity, which JSON cannot represent")
+    elif isinstance(value, bool) or value is None:
         pass
     elif isinstance(value, int):
         if abs(value) > MAX_JSON_INT:
