@@ -39,7 +39,8 @@ from tocsin.notify.channels.http import (
 from tocsin.notify.channels.outbound import split_http_url
 from tocsin.notify.channels.render import html_body, key_digest, one_line, plain_text
 
-_ROOM_ID = re.compile(r"^![^\s:/]+:[A-Za-z0-9.:\[\]-]+$")
+# "!opaque:server" in older room versions, "!opaque" (a hash) from room version 12 on.
+_ROOM_ID = re.compile(r"^![^\s:/]+(?::[A-Za-z0-9.:\[\]-]+)?$")
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class MatrixChannel(Channel):
         require_options(target, self.allowed_options)
         if len(target.address) > 255 or not _ROOM_ID.match(target.address):
             raise ValueError(
-                "Matrix address must be a room id like !AbCdEf:example.org "
+                "Matrix address must be a room id like !AbCdEf:example.org or !AbCdEf "
                 "(room aliases such as #room:example.org are not accepted)"
             )
         homeserver = self._homeserver(target)
