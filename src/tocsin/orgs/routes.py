@@ -56,21 +56,32 @@ _404_409 = error_responses(404, 409)
 # ---- presentation ------------------------------------------------------------------------
 
 
+def teams_out(session: Session, teams: Sequence[Team]) -> list[TeamOut]:
+    members: dict[int, list[MemberOut]] = {t.id: [] for t in teams}
+    if members:
+        rows = session.execute(
+            sa.select(TeamMember.team_id, User.username, User.name, TeamMember.role)
+            .join(TeamMember, TeamMember.user_id == User.id)
+            .where(TeamMember.team_id.in_(members))
+            .order_by(User.username)
+        )
+        for r in rows:
+            members[r.team_id].append(MemberOut(username=r.username, name=r.name, role=r.role))
+    return [
+        TeamOut(
+            id=t.id,
+            slug=t.slug,
+            name=t.name,
+            description=t.description,
+            created_at=t.created_at,
+            members=members[t.id],
+        )
+        for t in teams
+    ]
+
+
 def team_out(session: Session, team: Team) -> TeamOut:
-    rows = session.execute(
-        sa.select(User.username, User.name, TeamMember.role)
-        .join(TeamMember, TeamMember.user_id == User.id)
-        .where(TeamMember.team_id == team.id)
-        .order_by(User.username)
-    )
-    return TeamOut(
-        id=team.id,
-        slug=team.slug,
-        name=team.name,
-        description=team.description,
-        created_at=team.created_at,
-        members=[MemberOut(username=r.username, name=r.name, role=r.role) for r in rows],
-    )
+    return teams_out(session, [team])[0]
 
 
 def users_out(session: Session, users: Sequence[User]) -> list[UserOut]:
@@ -134,7 +145,7 @@ def integration_out(
 @router.get("/teams", response_model=Page[TeamOut], tags=["teams"])
 def list_teams(_: Principal = Reader, session: Session = Db, page: PageParams = Pages) -> Any:
     teams, cursor = fetch_page(session, sa.select(Team), [Team.id], page, descending=False)
-    return Page[TeamOut](items=[team_out(session, t) for t in teams], next_cursor=cursor)
+    return Page[TeamOut](items=teams_out(session, teams), next_cursor=cursor)
 
 
 @router.get("/teams/{slug}", response_model=TeamOut, tags=["teams"], responses=_404_409)
