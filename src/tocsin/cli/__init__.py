@@ -1,0 +1,1 @@
+"""The `tocsin` command line: serve, migrate, configuration as code, events and incidents."""

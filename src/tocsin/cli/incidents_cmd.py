@@ -1,0 +1,186 @@
+"""`tocsin incidents list|show|ack|resolve` against the REST API."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from tocsin.cli.client import DEFAULT_URL, ApiClient, TokenOption, UrlOption
+from tocsin.cli.common import out, print_json
+
+app = typer.Typer(help="Incidents on a Tocsin server.", no_args_is_help=True)
+
+IncidentId = Annotated[int, typer.Argument(min=1, help="Incident id.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+TIMELINE_MAX = 5000
+_STATUS_STYLE = {"triggered": "bold red", "acknowledged": "yellow", "resolved": "green"}
+
+
+class Status(StrEnum):
+    triggered = "triggered"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
+
+
+def _when(value: Any) -> str:
+    """ISO 8601 shortened to the minute, in UTC, for tables."""
+    text = str(value or "")
+    return text[:16].replace("T", " ") if text else ""
+
+
+def _status(value: str) -> str:
+    style = _STATUS_STYLE.get(value, "")
+    return f"[{style}]{escape(value)}[/{style}]" if style else escape(value)
+
+
+@app.command("list")
+def list_incidents(
+    status: Annotated[
+        list[Status] | None, typer.Option("--status", help="Repeat for several statuses.")
+    ] = None,
+    service: Annotated[str | None, typer.Option("--service", help="A service slug.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 50,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Newest first."""
+    params: dict[str, Any] = {}
+    if status:
+        params["status"] = [s.value for s in status]
+    if service:
+        params["service"] = service
+    with ApiClient(url, token) as client:
+        client.require_token()
+        items = list(client.pages("/api/v1/incidents", params, limit=limit))
+    if json:
+        print_json(items)
+        return
+    if not items:
+        out.print("no incidents", markup=False)
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("ID", "STATUS", "URGENCY", "SEVERITY", "SERVICE", "ALERTS", "CREATED", "TITLE"):
+        if column == "TITLE":
+            table.add_column(column, min_width=20, no_wrap=True, overflow="ellipsis")
+        else:
+            table.add_column(column, no_wrap=True)
+    for item in items:
+        table.add_row(
+            str(item.get("id")),
+            _status(str(item.get("status", ""))),
+            escape(str(item.get("urgency", ""))),
+            escape(str(item.get("severity", ""))),
+            escape(str(item.get("service", ""))),
+            str(item.get("alert_count", "")),
+            _when(item.get("created_at")),
+            escape(str(item.get("title", ""))),
+        )
+    out.print(table)
+
+
+@app.command()
+def show(
+    incident_id: IncidentId,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """One incident with its timeline."""
+    with ApiClient(url, token) as client:
+        client.require_token()
+        incident = client.call("GET", f"/api/v1/incidents/{incident_id}")
+        timeline = list(
+            client.pages(f"/api/v1/incidents/{incident_id}/timeline", limit=TIMELINE_MAX)
+        )
+    if json:
+        print_json({"incident": incident, "timeline": timeline})
+        return
+    out.print(f"[bold]#{incident['id']} {escape(str(incident.get('title', '')))}[/bold]")
+    rows = [
+        ("status", _status(str(incident.get("status", "")))),
+        ("service", escape(str(incident.get("service", "")))),
+        ("urgency", escape(str(incident.get("urgency", "")))),
+        ("severity", escape(str(incident.get("severity", "")))),
+        ("assignee", escape(str(incident.get("assignee") or "-"))),
+        ("alerts", str(incident.get("alert_count", ""))),
+        ("created", _when(incident.get("created_at"))),
+    ]
+    if incident.get("acknowledged_by"):
+        rows.append(
+            (
+                "acknowledged",
+                f"{_when(incident.get('acknowledged_at'))} by "
+                f"{escape(str(incident['acknowledged_by']))}",
+            )
+        )
+    if incident.get("resolved_by"):
+        rows.append(
+            (
+                "resolved",
+                f"{_when(incident.get('resolved_at'))} by {escape(str(incident['resolved_by']))}",
+            )
+        )
+    for label, value in rows:
+        out.print(f"  {label:<13}{value}")
+    out.print("\n[bold]Timeline[/bold]")
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("AT", "KIND", "ACTOR", "MESSAGE"):
+        if column == "MESSAGE":
+            table.add_column(column, min_width=30, overflow="fold")
+        else:
+            table.add_column(column, no_wrap=True)
+    for entry in timeline:
+        table.add_row(
+            _when(entry.get("at")),
+            escape(str(entry.get("kind", ""))),
+            escape(str(entry.get("actor", ""))),
+            escape(str(entry.get("message", ""))),
+        )
+    out.print(table)
+
+
+def _act(url: str, token: str | None, incident_id: int, verb: str, body: Any) -> dict[str, Any]:
+    with ApiClient(url, token) as client:
+        client.require_token()
+        answer: dict[str, Any] = client.call(
+            "POST", f"/api/v1/incidents/{incident_id}/{verb}", json=body
+        )
+    return answer
+
+
+@app.command("ack")
+def acknowledge(
+    incident_id: IncidentId,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Acknowledge: someone is on it; escalation stops."""
+    incident = _act(url, token, incident_id, "acknowledge", None)
+    if json:
+        print_json(incident)
+        return
+    out.print(
+        f"incident {incident_id} acknowledged by {incident.get('acknowledged_by')}", markup=False
+    )
+
+
+@app.command()
+def resolve(
+    incident_id: IncidentId,
+    reason: Annotated[str, typer.Option("--reason", help="Why; goes on the timeline.")] = "",
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Resolve the incident and its alerts."""
+    incident = _act(url, token, incident_id, "resolve", {"reason": reason} if reason else None)
+    if json:
+        print_json(incident)
+        return
+    out.print(f"incident {incident_id} resolved by {incident.get('resolved_by')}", markup=False)
