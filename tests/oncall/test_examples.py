@@ -252,6 +252,8 @@ def test_lower_layer_shows_through_where_the_upper_has_nobody_or_has_ended() -> 
         ("w2", utc(2026, 1, 17), utc(2026, 1, 18, 12), "Weekend"),
         ("a", utc(2026, 1, 18, 12), utc(2026, 1, 20), "Base"),
     ]
+    assert on_call_at(schedule, utc(2026, 1, 18, 11, 59)) == "w2"
+    assert on_call_at(schedule, utc(2026, 1, 18, 12)) == "a"  # the layer's end is exclusive
 
 
 def test_override_splits_a_shift() -> None:

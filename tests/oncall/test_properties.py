@@ -182,7 +182,7 @@ def probes(
     clocks that went back read earlier than the boundary), and random points."""
     points = {lo, hi - timedelta(microseconds=1)}
     for shift in shifts:
-        points |= {shift.start, shift.end - timedelta(microseconds=1)}
+        points |= {shift.start, shift.end, shift.end - timedelta(microseconds=1)}
         points |= {edge + QUARTER * n for edge in (shift.start, shift.end) for n in (1, 2, 3)}
     points |= {lo + (hi - lo) * f for f in fractions}
     return {p for p in points if lo <= p < hi}

@@ -19,6 +19,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property, lru_cache
 from itertools import pairwise
 from typing import Literal, TypeAlias
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -362,20 +363,33 @@ _Interval: TypeAlias = tuple[datetime, datetime]
 
 
 class _Layer:
-    """A layer bound to its schedule's zone, with its wall-clock boundaries resolved."""
+    """A layer bound to its schedule's zone.
+
+    Two ways to answer "is this boundary at or before instant t": resolve the boundary and
+    compare instants, or compare wall-clock readings. They agree whenever t is not in the
+    second pass through a repeated hour (fold=0): no earlier instant then read as late as t
+    does, so resolve_local(w) <= t exactly when w <= t's reading. `user_at` takes that short
+    cut; rendering and the repeated hour resolve.
+    """
 
     def __init__(self, spec: LayerSpec, zone: ZoneInfo) -> None:
         self.spec = spec
         self.zone = zone
         self.users = tuple(spec.users)
-        self.begins = resolve_local(spec.start, zone)
-        self.ends = None if spec.end is None else resolve_local(spec.end, zone)
         self.wall_clock = spec.rotation_unit != "hours"
         if spec.rotation_unit == "hours":
             self.turn = timedelta(hours=spec.rotation_length)
         else:
             self.turn = _DAY * spec.rotation_length * (7 if spec.rotation_unit == "weeks" else 1)
-        self.windows = [(r.period_days, *r.offsets()) for r in spec.restrictions]
+        self.windows = [_window_offsets(r) for r in spec.restrictions]
+
+    @cached_property
+    def begins(self) -> datetime:
+        return resolve_local(self.spec.start, self.zone)
+
+    @cached_property
+    def ends(self) -> datetime | None:
+        return None if self.spec.end is None else resolve_local(self.spec.end, self.zone)
 
     # rotation ---------------------------------------------------------------------------
 
@@ -389,12 +403,13 @@ class _Layer:
         """k such that handoff(k) <= instant < handoff(k + 1): arithmetic, not a walk."""
         if not self.wall_clock:
             return (instant - self.begins) // self.turn
-        k: int = (_wall(instant, self.zone) - self.spec.start) // self.turn
-        # The estimate never overshoots: resolution keeps order, and the instant's own wall
-        # time resolves to it or earlier. It can fall short after clocks go back, when the
-        # instant reads earlier than a hand-off that has already happened.
-        while self.handoff(k + 1) <= instant:
-            k += 1
+        local = instant.astimezone(self.zone)
+        k: int = (local.replace(tzinfo=None) - self.spec.start) // self.turn
+        if local.fold:
+            # In the repeated hour the instant reads earlier than hand-offs that have
+            # already happened; the wall-clock count can only fall short.
+            while self.handoff(k + 1) <= instant:
+                k += 1
         return k
 
     def active(self, instant: datetime) -> bool:
@@ -437,10 +452,22 @@ class _Layer:
 
     # rendering ----------------------------------------------------------------------------
 
-    def user_at(self, instant: datetime) -> UserId | None:
-        if not self.active(instant) or not self.in_restrictions(instant):
+    def user_at(self, instant: datetime, local: datetime) -> UserId | None:
+        """Who this layer has on call at `instant`, which reads `local` in the zone."""
+        if local.fold:
+            if not self.active(instant) or not self.in_restrictions(instant):
+                return None
+            return self.users[self.turn_at(instant) % len(self.users)]
+        wall = local.replace(tzinfo=None)
+        if wall < self.spec.start or (self.spec.end is not None and wall >= self.spec.end):
             return None
-        return self.users[self.turn_at(instant) % len(self.users)]
+        if self.windows and not any(_wall_in_window(wall, *w) for w in self.windows):
+            return None
+        if self.wall_clock:
+            k = (wall - self.spec.start) // self.turn
+        else:
+            k = (instant - self.begins) // self.turn
+        return self.users[k % len(self.users)]
 
     def segments(self, lo: datetime, hi: datetime) -> list[_Segment]:
         """Who this layer has on call over [lo, hi), restrictions applied, sorted."""
@@ -459,6 +486,19 @@ class _Layer:
         if not self.windows:
             return turns
         return _intersect(turns, self.restriction_windows(lo, hi))
+
+
+@lru_cache(maxsize=4096)
+def _window_offsets(restriction: Restriction) -> tuple[int, timedelta, timedelta]:
+    return (restriction.period_days, *restriction.offsets())
+
+
+def _wall_in_window(wall: datetime, period: int, start: timedelta, end: timedelta) -> bool:
+    """Whether a wall-clock reading falls in a restriction's recurring window."""
+    into_period = (wall.date() - _ANCHOR_MONDAY).days % period
+    position = wall - datetime.combine(wall.date(), time()) + _DAY * into_period
+    # A window may run past the end of its period into the next one.
+    return start <= position < end or start <= position + _DAY * period < end
 
 
 def _union(intervals: list[_Interval]) -> list[_Interval]:
@@ -503,14 +543,15 @@ def _window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
 
 
 def on_call_at(schedule: ScheduleSpec, instant: datetime) -> UserId | None:
-    """Who is on call at `instant` (timezone-aware), or None. Cost: a few zone conversions
-    per layer, whatever the age of the rotation and without rendering a range."""
+    """Who is on call at `instant` (timezone-aware), or None. Cost: one zone conversion and
+    some wall-clock arithmetic per layer, whatever the age of the rotation."""
     _check_instant(instant, "instant")
     for override in reversed(schedule.overrides):
         if override.start <= instant < override.end:
             return override.user
+    local = instant.astimezone(schedule.zone)
     for spec in reversed(schedule.layers):
-        user = _Layer(spec, schedule.zone).user_at(instant)
+        user = _Layer(spec, schedule.zone).user_at(instant, local)
         if user is not None:
             return user
     return None
