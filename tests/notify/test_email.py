@@ -154,6 +154,17 @@ def test_untrusted_certificate_is_not_accepted(smtp_server: StartSmtp, certs: Ce
     assert server.delivered == []
 
 
+def test_no_starttls_offered_means_nothing_is_sent_in_clear_text(smtp_server: StartSmtp) -> None:
+    server = smtp_server()  # offers no STARTTLS
+    config = plain_config(server, security="starttls", username="pager", password="pw-in-clear")
+
+    result = run(EmailChannel(config, FakeClock()).send(page(), ONCALL))
+
+    assert result.outcome == "temporary_failure"
+    assert "STARTTLS" in result.detail
+    assert server.delivered == []
+
+
 def test_implicit_tls(smtp_server: StartSmtp, certs: CertPaths) -> None:
     server = smtp_server(implicit_tls=certs.server_context())
     config = plain_config(server, security="tls", ca_file=str(certs.ca_file))

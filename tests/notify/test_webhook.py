@@ -8,12 +8,14 @@ import re
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.notify.loopback import LoopbackServer, Received, Reply, Responder
 from tests.notify.messages import ACK_URL, HOSTILE, RESOLVE_URL, page, run
-from tocsin.clock import FakeClock
+from tocsin.clock import FakeClock, SystemClock
 from tocsin.notify import HttpConfig, Target, WebhookChannel
 
 OLD_SECRET = "old-secret-0123456789abcdef"
@@ -234,3 +236,37 @@ def test_non_ascii_idempotency_key_becomes_a_stable_header_safe_id(http_server: 
     ids = {r.headers["X-Tocsin-Webhook-Id"] for r in server.received}
     assert len(ids) == 1
     assert ids.pop().startswith("sha256:")
+
+
+def documented_verifier() -> Callable[[bytes, str], Any]:
+    """The receiver example from docs/notifications.md, run as written."""
+    doc = (Path(__file__).parents[2] / "docs" / "notifications.md").read_text()
+    section = doc.split("#### Verifying a webhook", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/notifications.md", "exec"), namespace)
+    verifier: Callable[[bytes, str], Any] = namespace["verify_tocsin_webhook"]
+    return verifier
+
+
+def test_the_documented_receiver_accepts_real_pages_and_rejects_tampering(
+    http_server: Start,
+) -> None:
+    verify_documented = documented_verifier()
+    verdicts: list[Any] = []
+
+    def respond(request: Received) -> Reply:
+        header = request.headers.get("X-Tocsin-Signature", "")
+        verdicts.append(verify_documented(request.body, header))
+        verdicts.append(verify_documented(request.body.replace(b"db-1", b"db-2"), header))
+        return Reply(204)
+
+    server = http_server(respond)
+    target = Target("webhook", server.url, {"secrets": [NEW_SECRET, OLD_SECRET]})
+
+    result = run(WebhookChannel(LOOPBACK, SystemClock()).send(page(), target))
+
+    assert result.ok
+    accepted, tampered = verdicts
+    assert accepted is not None and accepted["id"] == "incident-42/escalation-1/contact-7"
+    assert tampered is None

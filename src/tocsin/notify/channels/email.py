@@ -1,9 +1,11 @@
 """Email through an SMTP relay (aiosmtplib): multipart text + HTML, one recipient per attempt.
 
 Classification:
-- cannot connect, TLS or greeting fails, timeout before DATA, 4xx reply -> temporary_failure
-- 5xx reply (recipient or sender refused, authentication failed, message rejected) and a server
-  that lacks STARTTLS or AUTH when configured to use them -> permanent_failure
+- cannot connect, TLS or greeting fails, timeout before DATA, 4xx reply, a server that does not
+  offer STARTTLS or AUTH although configured to use them (perhaps stripped in transit; nothing
+  is sent in clear text) -> temporary_failure
+- 5xx reply (recipient or sender refused, authentication failed, message rejected)
+  -> permanent_failure
 - timeout or dropped connection during DATA -> unknown (the server may have queued the message;
   the Message-ID is derived from the idempotency key, so a resent copy threads with the first)
 """
@@ -205,8 +207,6 @@ class EmailChannel(Channel):
             await smtp.connect()
         except aiosmtplib.SMTPAuthenticationError as exc:
             return _by_code(exc.code, f"{server} refused the credentials", exc.message)
-        except aiosmtplib.SMTPNotSupported as exc:
-            return DeliveryResult.permanent(f"{server} does not support what is configured: {exc}")
         except aiosmtplib.SMTPResponseException as exc:
             return _by_code(exc.code, f"{server} refused the session", exc.message)
         except (aiosmtplib.SMTPException, ssl.SSLError, OSError) as exc:
