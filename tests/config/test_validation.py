@@ -289,3 +289,14 @@ def test_yaml_merge_keys_work(write_config: WriteFiles) -> None:
     )
     services = load_config(directory).config.services
     assert [(s.slug, s.urgency) for s in services] == [("a", "low"), ("b", "low")]
+
+
+def test_alias_bombs_and_self_references_are_refused(write_config: WriteFiles) -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    for level in "bcdefg":
+        previous = chr(ord(level) - 1)
+        bomb += f"{level}: &{level} [" + ", ".join([f"*{previous}"] * 10) + "]\n"
+    directory = write_config(**{"bomb.yaml": bomb, "loop.yaml": "teams: &t [*t]\n"})
+    found = problems(directory)
+    assert len(found) == 2
+    assert all("too large or nested too deeply" in p for p in found)

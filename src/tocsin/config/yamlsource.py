@@ -15,6 +15,13 @@ import yaml
 from tocsin.config.problems import ConfigError, Loc, Problem, format_path
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
+# Aliases can make a small file expand enormously (or refer to itself): cap what one file builds.
+MAX_VALUES = 200_000
+MAX_DEPTH = 64
+
+
+class _TooLarge(Exception):
+    pass
 
 
 @dataclass
@@ -48,8 +55,12 @@ class _Builder:
         self.loader = loader
         self.source = source
         self.problems: list[Problem] = []
+        self.values = 0
 
     def build(self, node: yaml.Node, loc: Loc) -> Any:
+        self.values += 1
+        if self.values > MAX_VALUES or len(loc) > MAX_DEPTH:
+            raise _TooLarge
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, loc)
         if isinstance(node, yaml.SequenceNode):
@@ -107,6 +118,17 @@ def read_yaml(path: Path, display: str | None = None) -> SourceFile:
             return source
         builder = _Builder(loader, source)
         source.data = builder.build(node, ())
+    except _TooLarge:
+        raise ConfigError(
+            [
+                Problem(
+                    source.display,
+                    "",
+                    f"the file is too large or nested too deeply (more than {MAX_VALUES} values "
+                    f"or {MAX_DEPTH} levels, counting what aliases expand to)",
+                )
+            ]
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = " ".join(p for p in (exc.context, exc.problem) if p)
