@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,11 @@ from tests.notify.synapse import synapse  # noqa: F401  (session fixture)
 
 
 @pytest.fixture
-def http_server() -> Iterator[Callable[[Responder], LoopbackServer]]:
+def http_server() -> Iterator[Callable[..., LoopbackServer]]:
     started: list[LoopbackServer] = []
 
-    def start(responder: Responder) -> LoopbackServer:
-        server = LoopbackServer(responder)
+    def start(responder: Responder, tls: ssl.SSLContext | None = None) -> LoopbackServer:
+        server = LoopbackServer(responder, tls)
         started.append(server)
         return server
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ Responder = Callable[[Received], Reply]
 
 
 class LoopbackServer:
-    def __init__(self, responder: Responder) -> None:
+    def __init__(self, responder: Responder, tls: ssl.SSLContext | None = None) -> None:
         self.responder = responder
         self.received: list[Received] = []
         self.held: list[threading.Event] = []
@@ -81,8 +82,10 @@ class LoopbackServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self.port = self._httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

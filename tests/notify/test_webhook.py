@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.notify.certs import CertPaths
 from tests.notify.loopback import LoopbackServer, Received, Reply, Responder
 from tests.notify.messages import ACK_URL, HOSTILE, RESOLVE_URL, page, run
 from tocsin.clock import FakeClock, SystemClock
@@ -22,7 +23,7 @@ OLD_SECRET = "old-secret-0123456789abcdef"
 NEW_SECRET = "new-secret-fedcba9876543210"
 LOOPBACK = HttpConfig(allow_private_addresses=True, read_timeout=5.0)
 
-Start = Callable[[Responder], LoopbackServer]
+Start = Callable[..., LoopbackServer]
 
 
 def receiver_verifies(body: bytes, header: str, secret: str) -> bool:
@@ -136,6 +137,31 @@ def test_redirect_is_not_followed(http_server: Start) -> None:
     assert result.outcome == "permanent_failure"
     assert "redirect" in result.detail
     assert inner.received == []
+
+
+def test_https_receiver_is_verified_against_the_url_host_name(
+    http_server: Start, certs: CertPaths
+) -> None:
+    server = http_server(lambda _request: Reply(204), certs.server_context())
+    url = f"https://localhost:{server.port}/hook"  # the certificate names localhost
+    trusting = HttpConfig(allow_private_addresses=True, verify_tls=str(certs.ca_file))
+
+    result = run(WebhookChannel(trusting).send(page(), Target("webhook", url)))
+
+    assert result.outcome == "sent", result.detail
+    assert len(server.received) == 1
+
+
+def test_untrusted_certificate_is_temporary_and_nothing_is_sent(
+    http_server: Start, certs: CertPaths
+) -> None:
+    server = http_server(lambda _request: Reply(204), certs.server_context())
+    url = f"https://localhost:{server.port}/hook"
+
+    result = run(WebhookChannel(LOOPBACK).send(page(), Target("webhook", url)))
+
+    assert result.outcome == "temporary_failure"
+    assert server.received == []
 
 
 def test_slow_answer_after_the_request_was_sent_is_unknown(http_server: Start) -> None:

@@ -45,13 +45,15 @@ for _name, _level in ((apprise.LOGGER_NAME, logging.WARNING), ("urllib3", loggin
     if logging.getLogger(_name).level == logging.NOTSET:
         logging.getLogger(_name).setLevel(_level)
 
-# Schemes whose host is user-chosen: checked against the outbound policy before sending.
+# Schemes whose host is user-chosen: checked against the outbound policy before sending. Schemes
+# whose "host" can be a token (matrix:// in t2bot mode, ntfy://topic) are left out; use Tocsin's
+# own Matrix channel, and `allowed_schemes` to keep users to the services you intend.
 VETTED_SCHEMES = frozenset(
     {
         "json", "jsons", "form", "forms", "xml", "xmls",
         "apprise", "apprises", "gotify", "gotifys", "mmost", "mmosts",
         "rocket", "rockets", "hassio", "hassios", "ncloud", "nclouds",
-        "nctalk", "nctalks", "matrix", "matrixs",
+        "nctalk", "nctalks",
     }
 )  # fmt: skip
 

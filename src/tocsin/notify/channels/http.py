@@ -9,10 +9,13 @@ Redirects are never followed: a redirect could point anywhere.
 from __future__ import annotations
 
 import email.utils
+import functools
+import ssl
 import typing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import certifi
 import httpcore
 import httpx
 
@@ -95,12 +98,24 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+@functools.lru_cache(maxsize=16)
+def tls_context(verify: bool | str) -> ssl.SSLContext:
+    """Built once per setting: loading a CA bundle is the slow part of a new client."""
+    if verify is False:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    return ssl.create_default_context(cafile=certifi.where() if verify is True else verify)
+
+
 class GuardedTransport(httpx.AsyncHTTPTransport):
     def __init__(self, config: HttpConfig) -> None:
-        super().__init__(verify=config.verify_tls, trust_env=False)
+        context = tls_context(config.verify_tls)
+        super().__init__(verify=context, trust_env=False)
         # Same pool httpx would build, with the guarded backend underneath.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=config.verify_tls, trust_env=False),
+            ssl_context=context,
             network_backend=GuardedNetworkBackend(config.allow_private_addresses),
         )
 
