@@ -6,6 +6,7 @@ import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 import yaml
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tocsin.config.apply import apply_config, plan_config
 from tocsin.config.export import export_directory, export_text
 from tocsin.config.loader import load_config, load_sources
+from tocsin.config.problems import ConfigError
 from tocsin.orgs.models import Integration, Service
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -89,3 +91,27 @@ def test_export_leaves_out_internal_services(factory: sessionmaker[Session]) -> 
     with factory() as s:
         assert yaml.safe_load(export_text(s)) == {}
         assert s.scalar(sa.select(sa.func.count()).select_from(Service)) == 1
+
+
+def test_options_the_files_cannot_express_are_a_clear_error(
+    factory: sessionmaker[Session],
+) -> None:
+    with factory() as s, s.begin():
+        service = Service(slug="odd", name="Odd", created_at=NOW)
+        s.add(service)
+        s.flush()
+        s.add(
+            Integration(
+                service_id=service.id,
+                name="hook",
+                type="webhook",
+                key="o" * 32,
+                options={"colour": "red"},
+                created_at=NOW,
+            )
+        )
+    with factory() as s, pytest.raises(ConfigError) as info:
+        export_text(s)
+    [problem] = info.value.problems
+    assert problem.file == "<database>" and problem.path == "services"
+    assert "colour" in problem.message and "cannot express" in problem.message

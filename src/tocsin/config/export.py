@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
-from tocsin.config.sections import SECTIONS, ExportNotes
+from tocsin.config.problems import ConfigError, Problem
+from tocsin.config.sections import SECTIONS, ExportNotes, Section
 
 HEADER = (
     "# Exported by `tocsin config export`. Check with `tocsin config validate`, apply with\n"
@@ -18,12 +20,32 @@ HEADER = (
 )
 
 
+def _items(section: Section, session: Session, notes: ExportNotes) -> list[BaseModel]:
+    """A section's items; data the API stored that the files cannot express is an error that
+    says where, not a traceback."""
+    try:
+        return section.export(session, notes)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(
+            [
+                Problem(
+                    "<database>",
+                    section.key,
+                    f"holds a value the configuration files cannot express ({exc.title} "
+                    f"{where}: {first['msg']}); fix it through the API, then export again",
+                )
+            ]
+        ) from exc
+
+
 def export_data(session: Session) -> tuple[dict[str, list[dict[str, Any]]], ExportNotes]:
     notes = ExportNotes()
     data = {
         section.key: [
             item.model_dump(mode="json", exclude_defaults=True)
-            for item in section.export(session, notes)
+            for item in _items(section, session, notes)
         ]
         for section in SECTIONS
     }
