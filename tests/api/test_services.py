@@ -258,3 +258,32 @@ def test_a_new_key_and_its_credentials_work_for_ingestion(
     runtime.processor.drain()
     [alert] = client.get("/api/v1/alerts", headers=tokens.observer).json()["items"]
     assert (alert["dedup_key"], alert["summary"]) == ("f1", "DiskFull")
+
+
+def test_a_deleted_key_stops_working_at_once(
+    client: TestClient, org: Org, tokens: Tokens, runtime: Runtime
+) -> None:
+    body = {"name": "short-lived", "type": "pagerduty"}
+    created = client.post(f"{URL}/checkout/integrations", headers=tokens.admin, json=body).json()
+
+    def enqueue() -> int:
+        event = {
+            "routing_key": created["key"],
+            "event_action": "trigger",
+            "dedup_key": "k",
+            "payload": {"summary": "s", "source": "h", "severity": "info"},
+        }
+        return client.post("/v2/enqueue", json=event).status_code
+
+    assert enqueue() == 202
+    client.delete(f"/api/v1/integrations/{created['id']}", headers=tokens.admin)
+    assert 400 <= enqueue() < 500
+    # The same for every key of a deleted service.
+    keys = [
+        i["key"]
+        for i in client.get(f"{URL}/checkout/integrations", headers=tokens.admin).json()["items"]
+    ]
+    created = {"key": keys[0]}
+    assert enqueue() == 202
+    assert client.delete(f"{URL}/checkout", headers=tokens.admin).status_code == 204
+    assert 400 <= enqueue() < 500

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from sqlalchemy.orm import Session
 
 from tocsin.api.deps import Admin, Reader, get_runtime, get_session
@@ -395,16 +395,29 @@ def update_service(
 
 
 @router.delete("/services/{slug}", status_code=204, tags=["services"], responses=_404_409)
-def delete_service(slug: SlugPath, _: Principal = Admin, session: Session = Db) -> Response:
+def delete_service(
+    slug: SlugPath, request: Request, _: Principal = Admin, session: Session = Db
+) -> Response:
     service = orgs.service_by_slug(session, slug)
     if service.internal:
         raise ApiError(409, f"{service.slug} is Tocsin's internal service and cannot be deleted")
+    keys = [i.key for i in service.integrations]
     session.delete(service)
     session.flush()
+    _forget_keys(request, keys)
     return Response(status_code=204)
 
 
 # ---- integrations ------------------------------------------------------------------------
+
+
+def _forget_keys(request: Request, keys: Sequence[str]) -> None:
+    """Deleted keys stop working on this node at once rather than after the ingestion
+    endpoints' key cache expires (other nodes forget them within its few seconds' TTL)."""
+    cache = getattr(getattr(request.app.state, "ingest", None), "integrations", None)
+    if cache is not None:
+        for key in keys:
+            cache.invalidate(key)
 
 
 @router.get(
@@ -467,11 +480,12 @@ def create_integration(
     "/integrations/{integration_id}", status_code=204, tags=["integrations"], responses=_404_409
 )
 def delete_integration(
-    integration_id: IdPath, _: Principal = Admin, session: Session = Db
+    integration_id: IdPath, request: Request, _: Principal = Admin, session: Session = Db
 ) -> Response:
     integration = orgs.integration_by_id(session, integration_id)
     if integration.type == "internal":
         raise ApiError(409, "internal integrations are managed by Tocsin and cannot be deleted")
     session.delete(integration)
     session.flush()
+    _forget_keys(request, [integration.key])
     return Response(status_code=204)
