@@ -123,3 +123,20 @@ def test_change_event_is_recorded(runtime: Runtime, org: Org) -> None:
     [change] = rows(runtime, ChangeEvent)
     assert change.summary == "deploy v42"
     assert change.occurred_at.isoformat() == "2026-01-05T08:55:00+00:00"
+
+
+def test_events_of_a_deleted_integration_are_dropped_not_failed(runtime: Runtime, org: Org) -> None:
+    with runtime.factory() as s:
+        integ = s.scalars(sa.select(Integration).where(Integration.key == org.pd_key)).one()
+    with runtime.factory() as s, s.begin():
+        s.delete(s.get_one(Integration, integ.id))
+    # Accepted while the integration still existed, processed after it was deleted.
+    runtime.writer.submit_sync(
+        [
+            AcceptedEvent(integ.id, org.service_id, "trigger", "k", {"summary": "x"}),
+            AcceptedEvent(integ.id, org.service_id, "change", None, {"summary": "deploy"}),
+        ]
+    )
+    runtime.processor.drain()
+    assert [e.status for e in rows(runtime, InboundEvent)] == ["dropped", "dropped"]
+    assert rows(runtime, Alert) == [] and rows(runtime, ChangeEvent) == []

@@ -23,10 +23,10 @@ class InboundEvent(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     received_at: Mapped[datetime]
-    integration_id: Mapped[int] = mapped_column(
-        BigId, sa.ForeignKey("integrations.id", ondelete="CASCADE")
-    )
-    service_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("services.id", ondelete="CASCADE"))
+    # No foreign keys on purpose: an integration deleted while its events wait in a group
+    # commit must not fail the whole batch; the processor drops such events with a reason.
+    integration_id: Mapped[int] = mapped_column(BigId)
+    service_id: Mapped[int] = mapped_column(BigId)
     action: Mapped[str] = mapped_column(sa.String(16))
     dedup_key: Mapped[str | None] = mapped_column(sa.String(255))
     # Normalised fields: summary, severity, source, component, group, class, custom_details,

@@ -60,12 +60,12 @@ def process_pending(factory: sessionmaker[Session], clock: Clock, *, limit: int 
 
 
 def apply_event(session: Session, event: InboundEvent, now: datetime) -> str:
-    if event.action == "change":
-        return _record_change(session, event, now)
     service = session.get(Service, event.service_id)
     integration = session.get(Integration, event.integration_id)
     if service is None or integration is None:
         return "dropped: the service or integration no longer exists"
+    if event.action == "change":
+        return _record_change(session, event, now)
     actor = f"integration:{service.slug}/{integration.name}"
     open_alert = session.scalars(
         sa.select(Alert).where(

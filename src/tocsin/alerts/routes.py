@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.alerts.models import Alert
 from tocsin.alerts.schemas import AlertOut
-from tocsin.api.deps import Reader, get_session
+from tocsin.api.deps import Db, Reader
 from tocsin.api.pagination import MAX_ID, Page, PageParams, fetch_page, page_params
 from tocsin.auth.routes import BEARER
 from tocsin.auth.service import Principal
@@ -26,7 +26,6 @@ router = APIRouter(
     dependencies=[BEARER],
     responses=error_responses(401, 404, 422),
 )
-Db = Depends(get_session, scope="function")
 
 
 def alerts_out(session: Session, rows: Sequence[Alert]) -> list[AlertOut]:

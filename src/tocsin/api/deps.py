@@ -64,6 +64,10 @@ def require(role: str) -> Callable[..., Principal]:
     return check
 
 
+# A transaction that commits before the response is sent (the default scope would commit
+# after it, so a failed commit could follow a 2xx).
+Db = Depends(get_session, scope="function")
+
 # Reads need any valid token; writes need responder; administration needs admin.
 Reader = Depends(require("observer"))
 Responder = Depends(require("responder"))

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Path, Response
 from fastapi.security import HTTPBearer
 from sqlalchemy.orm import Session
 
-from tocsin.api.deps import Reader, get_runtime, get_session
+from tocsin.api.deps import Db, Reader, get_runtime
 from tocsin.api.pagination import MAX_ID, Page, PageParams, fetch_page, page_params
 from tocsin.auth.models import ApiToken
 from tocsin.auth.schemas import LoginIn, TokenCreate, TokenCreated, TokenOut
@@ -38,7 +38,6 @@ router = APIRouter(
 )
 public = APIRouter(prefix="/api/v1", tags=["tokens"])
 # Commit before the response is sent: the token shown must already work.
-Db = Depends(get_session, scope="function")
 
 
 def tokens_out(session: Session, rows: Sequence[ApiToken]) -> list[TokenOut]:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from sqlalchemy.orm import Session
 
 from tocsin.alerts.models import Alert
-from tocsin.api.deps import Reader, Responder, get_runtime, get_session
+from tocsin.api.deps import Db, Reader, Responder, get_runtime
 from tocsin.api.pagination import MAX_ID, Page, PageParams, fetch_page, page_params
 from tocsin.auth.routes import BEARER
 from tocsin.auth.service import Principal
@@ -43,7 +43,6 @@ router = APIRouter(
     responses=error_responses(401, 403, 404, 422),
 )
 # Commit before the response is sent, so a 2xx always means the change is durable.
-Db = Depends(get_session, scope="function")
 IncidentId = Annotated[int, Path(ge=1, le=MAX_ID)]
 RECENT_ALERTS = 20
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Request, Response
 from sqlalchemy.orm import Session
 
-from tocsin.api.deps import Admin, Reader, get_runtime, get_session
+from tocsin.api.deps import Admin, Db, Reader, get_runtime
 from tocsin.api.pagination import Page, PageParams, fetch_page, page_params
 from tocsin.auth.routes import BEARER
 from tocsin.auth.service import Principal, hash_password, verify_password
@@ -45,7 +45,6 @@ router = APIRouter(
     responses=error_responses(401, 403, 422),
 )
 # Commit before the response is sent, so a 2xx always means the change is durable.
-Db = Depends(get_session, scope="function")
 Pages = Depends(page_params)
 SlugPath = Annotated[str, Path(pattern=SLUG_PATTERN)]
 UsernamePath = Annotated[str, Path(pattern=USERNAME_PATTERN)]

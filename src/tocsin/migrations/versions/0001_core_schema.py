@@ -342,18 +342,6 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("outcome", sa.Text(), nullable=True),
         sa.Column("processed_at", tocsin.db.base.UTCDateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["integration_id"],
-            ["integrations.id"],
-            name=op.f("fk_inbound_events_integration_id_integrations"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["service_id"],
-            ["services.id"],
-            name=op.f("fk_inbound_events_service_id_services"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_inbound_events")),
     )
     with op.batch_alter_table("inbound_events", schema=None) as batch_op:
