@@ -41,8 +41,10 @@ from tests.procs import (  # noqa: E402
     scalar,
     wait_until,
 )
+from tests.services import PG_URL  # noqa: E402
 
 from benchmarks import alertmanager, loadgen  # noqa: E402
+from tocsin.db.engine import normalise_url  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -266,6 +268,8 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
+        # Other work on the machine skews the figures; the load average says how much there was.
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     }
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
@@ -281,6 +285,11 @@ def machine() -> dict[str, Any]:
         info["memory_gib"] = round(total_kb / 2**20, 1)
     wrk = subprocess.run([loadgen.wrk_binary(), "-v"], capture_output=True, text=True, check=False)
     info["wrk"] = (wrk.stdout or wrk.stderr).splitlines()[0] if (wrk.stdout or wrk.stderr) else "?"
+    if postgres_available():
+        eng = sa.create_engine(normalise_url(PG_URL))
+        with eng.connect() as conn:
+            info["postgresql"] = conn.execute(sa.text("SHOW server_version")).scalar()
+        eng.dispose()
     am = alertmanager.binary()
     info["alertmanager"] = alertmanager.version(am) if am else None
     return info
@@ -345,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
             "PostgreSQL is not reachable on 127.0.0.1:5432 (or pass --databases sqlite)"
         )
     started = time.monotonic()
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     rows: list[Row] = []
     reference: Row | None = None
     if not args.no_alertmanager:
@@ -367,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "wall_seconds": round(time.monotonic() - started, 1),
-        "machine": machine(),
+        "machine": {**machine(), "load_average_at_start": load_at_start},
         "parameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "results": [r.as_dict() for r in rows],
     }
