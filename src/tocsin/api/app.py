@@ -13,6 +13,7 @@ from tocsin.api import health, metrics
 from tocsin.auth import routes as auth_routes
 from tocsin.errors import install_error_handlers
 from tocsin.incidents import routes as incident_routes
+from tocsin.ingest import routes as ingest_routes
 from tocsin.orgs import routes as org_routes
 from tocsin.runtime import Runtime
 
@@ -50,6 +51,7 @@ def _routers() -> list[APIRouter]:
     """Every domain's routers; kept in one place so the app's surface is easy to audit."""
     return [
         metrics.router,
+        ingest_routes.router,
         auth_routes.public,
         auth_routes.router,
         incident_routes.router,

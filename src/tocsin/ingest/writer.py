@@ -9,6 +9,7 @@ so a 2xx always means the event is on disk. Throughput is bound by commits, not 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -41,7 +42,37 @@ class WriterStopped(RuntimeError):
 @dataclass
 class _Batch:
     events: list[AcceptedEvent]
-    done: Future[None]
+    # Exactly one of: a thread's future, or an event loop's future. Loop waiters are woken
+    # with one call_soon_threadsafe per loop per commit, not one per request.
+    done: Future[None] | None = None
+    waiter: asyncio.Future[None] | None = None
+
+
+def _settle(batches: list[_Batch], failure: BaseException | None) -> None:
+    """Release the waiting callers: with the failure, or as committed."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for batch in batches:
+        if batch.done is not None:
+            if failure is None:
+                batch.done.set_result(None)
+            else:
+                batch.done.set_exception(failure)
+        elif batch.waiter is not None:
+            by_loop.setdefault(batch.waiter.get_loop(), []).append(batch.waiter)
+    for loop, waiters in by_loop.items():
+        # A closed loop raises RuntimeError: nobody is waiting there any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_wake, waiters, failure)
+
+
+def _wake(waiters: list[asyncio.Future[None]], failure: BaseException | None) -> None:
+    for waiter in waiters:
+        if waiter.done():  # the request was cancelled; its events are stored all the same
+            continue
+        if failure is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(failure)
 
 
 class GroupCommitWriter:
@@ -75,6 +106,17 @@ class GroupCommitWriter:
             self._queue.put(None)
             self._thread.join(timeout=10)
             self._thread = None
+            self._fail_leftovers()
+
+    def _fail_leftovers(self) -> None:
+        """Requests that raced with stop() get an answer (503) instead of waiting forever."""
+        while True:
+            try:
+                batch = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if batch is not None:
+                _settle([batch], WriterStopped("the ingest writer stopped"))
 
     @property
     def running(self) -> bool:
@@ -84,12 +126,19 @@ class GroupCommitWriter:
         if self._stopping or not self.running:
             raise WriterStopped("the ingest writer is not running")
         done: Future[None] = Future()
-        self._queue.put(_Batch(events, done))
+        # Running futures cannot be cancelled: a handler that goes away (client disconnect,
+        # shutdown) must not make the writer's set_result fail after the commit.
+        done.set_running_or_notify_cancel()
+        self._queue.put(_Batch(events, done=done))
         return done
 
     async def submit(self, events: list[AcceptedEvent]) -> None:
         """Returns once the events are committed; raises if the commit failed."""
-        await asyncio.wrap_future(self.submit_nowait(events))
+        if self._stopping or not self.running:
+            raise WriterStopped("the ingest writer is not running")
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put(_Batch(events, waiter=waiter))
+        await waiter
 
     def submit_sync(self, events: list[AcceptedEvent], timeout: float = 30) -> None:
         self.submit_nowait(events).result(timeout)
@@ -114,6 +163,16 @@ class GroupCommitWriter:
             self._commit(batches)
 
     def _commit(self, batches: list[_Batch]) -> None:
+        failure = self._insert(batches)
+        if failure is not None and len(batches) > 1 and not _is_connection_failure(failure):
+            # One bad request must not fail the others it was grouped with: retry each alone.
+            for batch in batches:
+                _settle([batch], self._insert([batch]))
+            return
+        _settle(batches, failure)
+
+    def _insert(self, batches: list[_Batch]) -> Exception | None:
+        """Insert and commit in one transaction. Returns the failure, if any."""
         now = self._clock.now()
         rows = [
             {
@@ -134,10 +193,14 @@ class GroupCommitWriter:
                     conn.execute(sa.insert(InboundEvent), rows)
         except Exception as exc:
             log.exception("group commit of %d events failed", len(rows))
-            for b in batches:
-                b.done.set_exception(exc)
-            return
-        for b in batches:
-            b.done.set_result(None)
+            return exc
         if self._on_committed is not None:
             self._on_committed(len(rows))
+        return None
+
+
+def _is_connection_failure(exc: Exception) -> bool:
+    """The database is unreachable: retrying each request alone would only fail slower."""
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) or bool(
+        getattr(exc, "connection_invalidated", False)
+    )
