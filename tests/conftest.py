@@ -23,6 +23,7 @@ from tocsin.runtime import Runtime
 from tocsin.settings import Settings
 
 ADMIN_TOKEN = "test-bootstrap-admin-token"
+SECRET_KEY = "k4hJ8nYb3T1H3qW5XnL4m9G0vQ2sB7cR6dE1fA8uZ0o="
 PD_KEY = "a" * 32
 AM_KEY = "b" * 32
 WEBHOOK_KEY = "c" * 32
@@ -93,6 +94,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path,
         database_url=db_url,
         bootstrap_token=ADMIN_TOKEN,
+        secret_key=SECRET_KEY,
         ingest_rate_per_second=0,
         node_name="test-node",
         log_json=False,

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
+from tocsin import crypto
 from tocsin.alerts.processor import process_pending
 from tocsin.clock import Clock, SystemClock
 from tocsin.db.engine import create_db_engine, make_session_factory
@@ -76,6 +77,7 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
+        crypto.configure(crypto.load_or_create_key(settings.data_dir, settings.secret_key))
         if engine is None and settings.resolved_database_url.startswith("sqlite"):
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = engine or create_db_engine(settings.resolved_database_url)

@@ -22,6 +22,9 @@ class Settings:
     data_dir: Path = Path("./tocsin-data")
     database_url: str = ""
     bootstrap_token: str | None = None
+    # Encrypts stored contact-method secrets and signs action links; every node of a
+    # cluster needs the same one. Without it a key file is kept in the data directory.
+    secret_key: str | None = None
     config_dir: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8080
@@ -57,6 +60,7 @@ class Settings:
             data_dir=Path(env.get("TOCSIN_DATA_DIR", "./tocsin-data")),
             database_url=env.get("TOCSIN_DATABASE_URL", ""),
             bootstrap_token=env.get("TOCSIN_BOOTSTRAP_TOKEN") or None,
+            secret_key=env.get("TOCSIN_SECRET_KEY") or None,
             config_dir=Path(env["TOCSIN_CONFIG_DIR"]) if env.get("TOCSIN_CONFIG_DIR") else None,
             host=env.get("TOCSIN_HOST", "127.0.0.1"),
             port=_env_int("TOCSIN_PORT", 8080),

@@ -44,6 +44,12 @@ class Incident(Base):
     # Bumped on every state change: timers carry the value they were set for and a timer
     # whose generation is stale exits without acting (a fencing token).
     generation: Mapped[int] = mapped_column(default=1)
+    # Where the escalation policy stands: the level last paged and the loop it was in.
+    escalation_policy_id: Mapped[int | None] = mapped_column(
+        BigId, sa.ForeignKey("escalation_policies.id", ondelete="SET NULL"), default=None
+    )
+    escalation_level: Mapped[int] = mapped_column(default=0)
+    escalation_loop: Mapped[int] = mapped_column(default=0)
 
 
 class TimelineEntry(Base):

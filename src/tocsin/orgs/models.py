@@ -40,6 +40,12 @@ class User(Base):
     time_zone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
     password_hash: Mapped[str | None] = mapped_column(sa.String(255), default=None)
     active: Mapped[bool] = mapped_column(default=True)
+    # SHA-256 of the secret in the user's calendar feed URL; None until one is issued.
+    calendar_token_hash: Mapped[str | None] = mapped_column(
+        sa.String(64), unique=True, default=None
+    )
+    # Minutes before a shift starts to tell the user; None turns hand-off notices off.
+    handoff_notice_minutes: Mapped[int | None] = mapped_column(default=60)
     created_at: Mapped[datetime]
 
     memberships: Mapped[list[TeamMember]] = relationship(
@@ -82,6 +88,9 @@ class Service(Base):
     # How new alerts join incidents: {"type": "none"|"time_window"|"fields", ...}.
     grouping: Mapped[dict[str, Any]] = mapped_column(default=dict)
     internal: Mapped[bool] = mapped_column(default=False)
+    # When low-urgency incidents may notify: {"time_zone": "Europe/Berlin", "days": [0..6],
+    # "start": "09:00", "end": "17:00"}; None means always.
+    support_hours: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     created_at: Mapped[datetime]
 
     integrations: Mapped[list[Integration]] = relationship(
