@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from tocsin import crypto
 from tocsin.alerts.processor import process_pending
 from tocsin.clock import Clock, SystemClock
-from tocsin.db.engine import create_db_engine, make_session_factory
+from tocsin.db import models as _all_models  # noqa: F401  (every mapper, before the first flush)
+from tocsin.db.engine import create_db_engine, make_session_factory, read_only
 from tocsin.engine.maintenance import periodic_jobs
 from tocsin.engine.worker import Worker
 from tocsin.incidents import jobs as _incident_jobs  # noqa: F401  (registers the job handlers)
@@ -82,6 +83,8 @@ class Runtime:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = engine or create_db_engine(settings.resolved_database_url)
         self.factory = make_session_factory(self.engine)
+        # For work that only reads: on SQLite it runs beside the writer instead of queueing.
+        self.read_factory = make_session_factory(read_only(self.engine))
         self.processor = EventProcessorThread(self.factory, self.clock, poll_seconds=0.5)
         self.writer = GroupCommitWriter(
             self.engine,
