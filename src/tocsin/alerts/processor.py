@@ -29,10 +29,16 @@ PROCESSOR_LOCK_ID = 0x70C5110  # any constant shared by every node
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
 
 
+# SQLite has one writer: smaller batches keep the group-commit writer's wait short.
+SQLITE_BATCH = 64
+
+
 def process_pending(factory: sessionmaker[Session], clock: Clock, *, limit: int = 500) -> int:
     """Process up to ``limit`` pending events in one transaction. Returns how many."""
     with transaction(factory) as session:
-        if session.get_bind().dialect.name == "postgresql":
+        if session.get_bind().dialect.name == "sqlite":
+            limit = min(limit, SQLITE_BATCH)
+        else:
             got = session.execute(
                 sa.select(sa.func.pg_try_advisory_xact_lock(PROCESSOR_LOCK_ID))
             ).scalar_one()

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.alerts.models import Alert
 from tocsin.alerts.schemas import AlertOut
-from tocsin.api.deps import Db, Reader
+from tocsin.api.deps import DbRead, Reader
 from tocsin.api.pagination import MAX_ID, Page, PageParams, fetch_page, page_params
 from tocsin.auth.routes import BEARER
 from tocsin.auth.service import Principal
@@ -55,7 +55,7 @@ def alerts_out(session: Session, rows: Sequence[Alert]) -> list[AlertOut]:
 @router.get("", response_model=Page[AlertOut])
 def list_alerts(
     _: Principal = Reader,
-    session: Session = Db,
+    session: Session = DbRead,
     page: PageParams = Depends(page_params),
     service: str | None = Query(None, pattern=SLUG_PATTERN, description="A service slug."),
     status: list[Literal["triggered", "acknowledged", "resolved"]] | None = Query(
@@ -77,7 +77,9 @@ def list_alerts(
 
 @router.get("/{alert_id}", response_model=AlertOut)
 def get_alert(
-    alert_id: Annotated[int, Path(ge=1, le=MAX_ID)], _: Principal = Reader, session: Session = Db
+    alert_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    _: Principal = Reader,
+    session: Session = DbRead,
 ) -> Any:
     alert = session.get(Alert, alert_id)
     if alert is None:

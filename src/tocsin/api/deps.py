@@ -23,6 +23,12 @@ def get_session(runtime: Runtime = Depends(get_runtime)) -> Iterator[Session]:
         yield session
 
 
+def get_read_session(runtime: Runtime = Depends(get_runtime)) -> Iterator[Session]:
+    """A session for routes that only read; it never waits for SQLite's writer."""
+    with runtime.read_factory() as session:
+        yield session
+
+
 def _bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -37,7 +43,7 @@ def _bearer(request: Request) -> str:
 
 def current_principal(request: Request, runtime: Runtime = Depends(get_runtime)) -> Principal:
     token = _bearer(request)
-    with runtime.factory() as session:
+    with runtime.read_factory() as session:
         principal = authenticate_token(
             session,
             token,
@@ -67,6 +73,7 @@ def require(role: str) -> Callable[..., Principal]:
 # A transaction that commits before the response is sent (the default scope would commit
 # after it, so a failed commit could follow a 2xx).
 Db = Depends(get_session, scope="function")
+DbRead = Depends(get_read_session, scope="function")
 
 # Reads need any valid token; writes need responder; administration needs admin.
 Reader = Depends(require("observer"))

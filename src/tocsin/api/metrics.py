@@ -16,6 +16,6 @@ router = APIRouter(tags=["metrics"])
 @router.get("/metrics", response_class=Response)
 def metrics(runtime: Runtime = Depends(get_runtime), _: Principal = Reader) -> Response:
     queue = CollectorRegistry(auto_describe=False)
-    queue.register(JobQueueCollector(runtime.factory, runtime.clock))
+    queue.register(JobQueueCollector(runtime.read_factory, runtime.clock))
     body = generate_latest(REGISTRY) + generate_latest(queue)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Path, Response
 from fastapi.security import HTTPBearer
 from sqlalchemy.orm import Session
 
-from tocsin.api.deps import Db, Reader, get_runtime
+from tocsin.api.deps import Db, DbRead, Reader, get_runtime
 from tocsin.api.pagination import MAX_ID, Page, PageParams, fetch_page, page_params
 from tocsin.auth.models import ApiToken
 from tocsin.auth.schemas import LoginIn, TokenCreate, TokenCreated, TokenOut
@@ -121,7 +121,9 @@ def _visible_tokens(principal: Principal) -> sa.Select[ApiToken]:
 
 @router.get("/tokens", response_model=Page[TokenOut])
 def list_tokens(
-    principal: Principal = Reader, session: Session = Db, page: PageParams = Depends(page_params)
+    principal: Principal = Reader,
+    session: Session = DbRead,
+    page: PageParams = Depends(page_params),
 ) -> Any:
     """Your own tokens; an admin sees everyone's. Never the secrets themselves."""
     rows, cursor = fetch_page(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,11 +29,22 @@ def is_sqlite(url_or_engine: str | sa.Engine) -> bool:
     return make_url(normalise_url(url_or_engine)).get_backend_name() == "sqlite"
 
 
+READ_ONLY = "tocsin_read_only"
+# Waiting longer than this for the in-process write lock falls back to SQLite's own busy
+# handling, so a leaked lock can slow a node down but never wedge it.
+_WRITE_LOCK_WAIT_SECONDS = 30.0
+
+
 def _configure_sqlite(engine: sa.Engine) -> None:
-    # Python 3.11's sqlite3 module opens transactions on its own; take that over so that
-    # BEGIN IMMEDIATE (one writer, no upgrade deadlocks) is what actually runs.
+    # One in-process lock serialises this process's SQLite writers. SQLite's busy handler
+    # sleeps and retries (up to 100 ms a try) when another connection holds the write lock;
+    # a threading lock hands over the moment the holder commits.
+    write_lock = threading.Lock()
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Python 3.11's sqlite3 module opens transactions on its own; take that over so that
+        # BEGIN IMMEDIATE (one writer, no upgrade deadlocks) is what actually runs.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
@@ -43,7 +55,37 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY):
+            # WAL readers neither wait for nor block the writer.
+            conn.exec_driver_sql("BEGIN")
+            return
+        if write_lock.acquire(timeout=_WRITE_LOCK_WAIT_SECONDS):
+            conn.info["tocsin_write_lock"] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(conn.info)
+            raise
+
+    def _release(info: dict[Any, Any]) -> None:
+        if info.pop("tocsin_write_lock", False):
+            write_lock.release()
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(conn: sa.Connection) -> None:
+        _release(conn.info)
+
+    @event.listens_for(engine.pool, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        # A connection returned mid-transaction (an error path) must not keep the lock.
+        if record is not None:
+            _release(record.info)
+
+
+def read_only(engine: sa.Engine) -> sa.Engine:
+    """The same engine and pool for sessions that only read (no write lock on SQLite)."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def _json_dumps(value: Any) -> str:

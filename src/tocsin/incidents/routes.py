@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from sqlalchemy.orm import Session
 
 from tocsin.alerts.models import Alert
-from tocsin.api.deps import Db, Reader, Responder, get_runtime
+from tocsin.api.deps import Db, DbRead, Reader, Responder, get_runtime
 from tocsin.api.pagination import MAX_ID, Page, PageParams, fetch_page, page_params
 from tocsin.auth.routes import BEARER
 from tocsin.auth.service import Principal
@@ -89,7 +89,7 @@ def _incident(session: Session, incident_id: int, *, lock: bool = False) -> Inci
 @router.get("", response_model=Page[IncidentOut])
 def list_incidents(
     _: Principal = Reader,
-    session: Session = Db,
+    session: Session = DbRead,
     page: PageParams = Depends(page_params),
     status: list[Literal["triggered", "acknowledged", "resolved"]] | None = Query(
         None, description="Repeat to match any of several statuses."
@@ -157,7 +157,7 @@ def _alerts_summary(session: Session, incident_id: int) -> AlertsSummary:
 
 
 @router.get("/{incident_id}", response_model=IncidentDetail)
-def get_incident(incident_id: IncidentId, _: Principal = Reader, session: Session = Db) -> Any:
+def get_incident(incident_id: IncidentId, _: Principal = Reader, session: Session = DbRead) -> Any:
     incident = _incident(session, incident_id)
     [shown] = incidents_out(session, [incident])
     return IncidentDetail(**shown.model_dump(), alerts=_alerts_summary(session, incident.id))
@@ -252,7 +252,7 @@ def add_note(
 def get_timeline(
     incident_id: IncidentId,
     _: Principal = Reader,
-    session: Session = Db,
+    session: Session = DbRead,
     page: PageParams = Depends(page_params),
 ) -> Any:
     """Oldest first."""

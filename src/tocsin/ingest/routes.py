@@ -57,7 +57,7 @@ def ingest_state(app: FastAPI) -> IngestState:
     if state is None or state.runtime is not runtime:
         state = IngestState(
             runtime=runtime,
-            integrations=IntegrationCache(runtime.factory, runtime.clock),
+            integrations=IntegrationCache(runtime.read_factory, runtime.clock),
             limiter=TokenBuckets(
                 runtime.clock,
                 rate_per_second=runtime.settings.ingest_rate_per_second,

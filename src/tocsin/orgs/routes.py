@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Request, Response
 from sqlalchemy.orm import Session
 
-from tocsin.api.deps import Admin, Db, Reader, get_runtime
+from tocsin.api.deps import Admin, Db, DbRead, Reader, get_runtime
 from tocsin.api.pagination import Page, PageParams, fetch_page, page_params
 from tocsin.auth.routes import BEARER
 from tocsin.auth.service import Principal, hash_password, verify_password
@@ -142,13 +142,13 @@ def integration_out(
 
 
 @router.get("/teams", response_model=Page[TeamOut], tags=["teams"])
-def list_teams(_: Principal = Reader, session: Session = Db, page: PageParams = Pages) -> Any:
+def list_teams(_: Principal = Reader, session: Session = DbRead, page: PageParams = Pages) -> Any:
     teams, cursor = fetch_page(session, sa.select(Team), [Team.id], page, descending=False)
     return Page[TeamOut](items=teams_out(session, teams), next_cursor=cursor)
 
 
 @router.get("/teams/{slug}", response_model=TeamOut, tags=["teams"], responses=_404_409)
-def get_team(slug: SlugPath, _: Principal = Reader, session: Session = Db) -> Any:
+def get_team(slug: SlugPath, _: Principal = Reader, session: Session = DbRead) -> Any:
     return team_out(session, orgs.team_by_slug(session, slug))
 
 
@@ -226,13 +226,13 @@ def remove_member(
 
 
 @router.get("/users", response_model=Page[UserOut], tags=["users"])
-def list_users(_: Principal = Reader, session: Session = Db, page: PageParams = Pages) -> Any:
+def list_users(_: Principal = Reader, session: Session = DbRead, page: PageParams = Pages) -> Any:
     users, cursor = fetch_page(session, sa.select(User), [User.id], page, descending=False)
     return Page[UserOut](items=users_out(session, users), next_cursor=cursor)
 
 
 @router.get("/users/{username}", response_model=UserOut, tags=["users"], responses=_404_409)
-def get_user(username: UsernamePath, _: Principal = Reader, session: Session = Db) -> Any:
+def get_user(username: UsernamePath, _: Principal = Reader, session: Session = DbRead) -> Any:
     return users_out(session, [orgs.user_by_username(session, username)])[0]
 
 
@@ -313,7 +313,7 @@ def delete_user(
 
 
 @router.get("/me", response_model=MeOut, tags=["users"])
-def me(principal: Principal = Reader, session: Session = Db) -> Any:
+def me(principal: Principal = Reader, session: Session = DbRead) -> Any:
     user = session.get(User, principal.user_id) if principal.user_id is not None else None
     return MeOut(
         actor=principal.actor,
@@ -331,13 +331,15 @@ def _team_id(session: Session, slug: str | None) -> int | None:
 
 
 @router.get("/services", response_model=Page[ServiceOut], tags=["services"])
-def list_services(_: Principal = Reader, session: Session = Db, page: PageParams = Pages) -> Any:
+def list_services(
+    _: Principal = Reader, session: Session = DbRead, page: PageParams = Pages
+) -> Any:
     services, cursor = fetch_page(session, sa.select(Service), [Service.id], page, descending=False)
     return Page[ServiceOut](items=services_out(session, services), next_cursor=cursor)
 
 
 @router.get("/services/{slug}", response_model=ServiceOut, tags=["services"], responses=_404_409)
-def get_service(slug: SlugPath, _: Principal = Reader, session: Session = Db) -> Any:
+def get_service(slug: SlugPath, _: Principal = Reader, session: Session = DbRead) -> Any:
     return services_out(session, [orgs.service_by_slug(session, slug)])[0]
 
 
@@ -426,7 +428,10 @@ def _forget_keys(request: Request, keys: Sequence[str]) -> None:
     responses=_404_409,
 )
 def list_integrations(
-    slug: SlugPath, principal: Principal = Reader, session: Session = Db, page: PageParams = Pages
+    slug: SlugPath,
+    principal: Principal = Reader,
+    session: Session = DbRead,
+    page: PageParams = Pages,
 ) -> Any:
     service = orgs.service_by_slug(session, slug)
     stmt = sa.select(Integration).where(Integration.service_id == service.id)
