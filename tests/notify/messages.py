@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Coroutine
 from typing import Any, TypeVar
+
+import pytest
 
 from tocsin.notify import Message
 
@@ -33,3 +36,12 @@ def page(**overrides: Any) -> Message:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
+
+
+def fail_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Name lookups fail at once, without a query leaving the machine."""
+
+    async def no_answer(*_args: object, **_kwargs: object) -> list[object]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "getaddrinfo", no_answer)

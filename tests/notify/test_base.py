@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import pytest
 
-from tests.notify.messages import page, run
+from tests.notify.messages import fail_dns, page, run
 from tocsin.notify import (
     AppriseChannel,
     DeliveryResult,
@@ -155,6 +155,7 @@ def test_check_outbound_url_rejects_malformed_urls(url: str, complaint: str) -> 
         run(check_outbound_url(url, allow_private=True))
 
 
-def test_unresolvable_name_is_a_lookup_failure() -> None:
+def test_unresolvable_name_is_a_lookup_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    fail_dns(monkeypatch)
     with pytest.raises(OutboundLookupFailed, match="cannot resolve"):
         run(check_outbound_url("https://no-such-host.invalid/", allow_private=False))

@@ -15,7 +15,7 @@ import pytest
 
 from tests.notify.certs import CertPaths
 from tests.notify.loopback import LoopbackServer, Received, Reply, Responder
-from tests.notify.messages import ACK_URL, HOSTILE, RESOLVE_URL, page, run
+from tests.notify.messages import ACK_URL, HOSTILE, RESOLVE_URL, fail_dns, page, run
 from tocsin.clock import FakeClock, SystemClock
 from tocsin.notify import HttpConfig, Target, WebhookChannel
 
@@ -189,7 +189,8 @@ def test_connection_refused_is_temporary(http_server: Start) -> None:
     assert "connect" in result.detail
 
 
-def test_unresolvable_host_is_temporary() -> None:
+def test_unresolvable_host_is_temporary(monkeypatch: pytest.MonkeyPatch) -> None:
+    fail_dns(monkeypatch)
     target = Target("webhook", "https://no-such-host.invalid/hook")
 
     result = run(WebhookChannel(HttpConfig()).send(page(), target))
