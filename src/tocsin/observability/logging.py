@@ -11,6 +11,11 @@ import orjson
 
 # Bearer tokens, our own API tokens and password-like key=value pairs never reach a log line.
 _SECRET_PATTERNS = [
+    # Credentials that travel in URLs: integration keys, calendar feed tokens, action links.
+    re.compile(r"(/integrations/(?:alertmanager|webhook)/)[^/\s?\"']+"),
+    re.compile(r"(/calendar/users/)[^/\s?\"']+"),
+    re.compile(r"(/actions/)[^/\s?\"']+"),
+    re.compile(r"([?&](?:token|key)=)[^&\s\"']+"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
     re.compile(r"tcs_[A-Za-z0-9_-]{8,}"),
     re.compile(
