@@ -15,6 +15,7 @@ from tocsin.api.pagination import Page, PageParams, fetch_page, page_params
 from tocsin.auth.routes import BEARER
 from tocsin.auth.service import Principal, hash_password, verify_password
 from tocsin.errors import ApiError
+from tocsin.ingest.routes import invalidate_integration
 from tocsin.orgs import service as orgs
 from tocsin.orgs.models import Integration, Service, Team, TeamMember, User
 from tocsin.orgs.schemas import (
@@ -405,20 +406,23 @@ def delete_service(
     keys = [i.key for i in service.integrations]
     session.delete(service)
     session.flush()
-    _forget_keys(request, keys)
+    _forget_keys(request, session, keys)
     return Response(status_code=204)
 
 
 # ---- integrations ------------------------------------------------------------------------
 
 
-def _forget_keys(request: Request, keys: Sequence[str]) -> None:
-    """Deleted keys stop working on this node at once rather than after the ingestion
-    endpoints' key cache expires (other nodes forget them within its few seconds' TTL)."""
-    cache = getattr(getattr(request.app.state, "ingest", None), "integrations", None)
-    if cache is not None:
+def _forget_keys(request: Request, session: Session, keys: Sequence[str]) -> None:
+    """Deleted keys stop working on this node as soon as the deletion commits, rather than
+    after the ingestion key cache expires (other nodes forget them within its short TTL).
+    Forgetting earlier would let a request in between cache the old key again."""
+
+    def forget(_session: Session) -> None:
         for key in keys:
-            cache.invalidate(key)
+            invalidate_integration(request.app, key)
+
+    sa.event.listen(session, "after_commit", forget, once=True)
 
 
 @router.get(
@@ -491,5 +495,5 @@ def delete_integration(
         raise ApiError(409, "internal integrations are managed by Tocsin and cannot be deleted")
     session.delete(integration)
     session.flush()
-    _forget_keys(request, [integration.key])
+    _forget_keys(request, session, [integration.key])
     return Response(status_code=204)
