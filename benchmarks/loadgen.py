@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,12 +72,11 @@ def wrk_binary() -> str:
     return path
 
 
-def _script(name: str, workdir: Path) -> Path:
-    """The scenario script with the shared reporting appended (wrk takes a single file)."""
+def _script(name: str, workdir: Path, *, counted: bool = False) -> Path:
+    """The scenario script with the shared parts appended (wrk takes a single file)."""
+    parts = [name, "quota", "report"] if counted else [name, "report"]
     target = workdir / f"{name}.lua"
-    target.write_text(
-        (LUA_DIR / f"{name}.lua").read_text() + "\n" + (LUA_DIR / "report.lua").read_text()
-    )
+    target.write_text("\n".join((LUA_DIR / f"{part}.lua").read_text() for part in parts))
     return target
 
 
@@ -147,29 +145,31 @@ def run_for(
     return parse(done.stdout)
 
 
-def run_storm(
+def run_count(
     url: str,
-    routing_key: str,
-    dedup_key: str,
+    script: str,
+    args: list[str],
     *,
     total: int,
     connections: int,
     threads: int,
     timeout: float,
 ) -> WrkResult:
-    """Send exactly ``total`` triggers on one dedup key, as fast as ``connections`` allow.
+    """Send exactly ``total`` requests, as fast as ``connections`` allow, and wait for every
+    answer, so that no slow request escapes the latencies as it would at the end of a timed run.
 
-    wrk has no request-count mode, so each thread reports when its share is answered and wrk
-    is then interrupted (SIGINT makes it print its summary); ``timeout`` bounds the run.
+    wrk has no request-count mode: lua/quota.lua makes each thread send its share and report
+    when it is answered; wrk is then interrupted (SIGINT makes it print its summary).
+    ``timeout`` bounds the run.
     """
     threads = min(threads, connections)
     if total % threads:
-        raise ValueError(f"{total} triggers do not split evenly over {threads} wrk threads")
+        raise ValueError(f"{total} requests do not split evenly over {threads} wrk threads")
     with tempfile.TemporaryDirectory(prefix="tocsin-wrk-") as tmp:
         argv = _argv(
             url,
-            _script("storm", Path(tmp)),
-            [routing_key, dedup_key, str(total // threads)],
+            _script(script, Path(tmp), counted=True),
+            [*args, str(total // threads)],
             threads=threads,
             connections=connections,
             seconds=timeout,
@@ -179,13 +179,12 @@ def run_storm(
             assert proc.stdout is not None
             lines: list[str] = []
             finished = 0
-            deadline = time.monotonic() + timeout + 30
-            while finished < threads and time.monotonic() < deadline:
+            while finished < threads:
                 line = proc.stdout.readline()
                 if not line:
-                    break  # wrk ended by itself: its duration ran out
+                    break  # wrk ended by itself: the timeout ran out
                 lines.append(line)
-                if line.startswith("STORM_THREAD_DONE"):
+                if line.startswith("QUOTA_THREAD_DONE"):
                     finished += 1
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)

@@ -87,9 +87,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=32, help="concurrent connections")
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--batch-size", type=int, default=256, help="alerts per Alertmanager batch")
-    p.add_argument(
-        "--batch-connections", type=int, default=4, help="concurrent batch senders (default 4)"
-    )
+    p.add_argument("--batches", type=int, default=100, help="Alertmanager batches to send")
+    p.add_argument("--batch-connections", type=int, default=4, help="concurrent batch senders")
     p.add_argument("--storm", type=int, default=10_000, help="triggers on one dedup key")
     p.add_argument(
         "--databases",
@@ -109,8 +108,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.databases) - set(DB_KINDS)
     if unknown:
         p.error(f"unknown database(s): {', '.join(sorted(unknown))}")
-    if min(args.duration, args.connections, args.threads, args.batch_connections) <= 0:
-        p.error("durations, connections and threads must be positive")
+    sizes = (args.duration, args.connections, args.threads, args.batch_connections, args.batches)
+    if min(*sizes, args.storm, args.batch_size) <= 0:
+        p.error("durations, counts, connections and threads must be positive")
     return args
 
 
@@ -175,14 +175,16 @@ def alertmanager_batches(
     row = Row(f"Alertmanager batch of {args.batch_size}", "tocsin", db.kind)
     row.events_per_request = args.batch_size
     before = _stored(engine)
-    row.wrk = loadgen.run_for(
+    row.wrk = loadgen.run_count(
         server.base_url,
         "am_webhook_batch",
         [db.am_key, secrets.token_hex(3), str(args.batch_size)],
-        seconds=args.duration,
+        total=args.batches,
         connections=args.batch_connections,
         threads=min(args.threads, args.batch_connections),
+        timeout=max(60.0, args.batches),
     )
+    _check(row, row.wrk.ok == args.batches, f"{row.wrk.ok} of {args.batches} batches answered 2xx")
     _stored_check(row, engine, before, row.wrk.ok * args.batch_size)
     return row
 
@@ -193,16 +195,16 @@ def storm(
     row = Row(f"storm: {args.storm:,} triggers, one key", "tocsin", db.kind)
     dedup_key = f"storm-{secrets.token_hex(4)}"
     before = _stored(engine)
-    row.wrk = loadgen.run_storm(
+    row.wrk = loadgen.run_count(
         server.base_url,
-        db.pd_key,
-        dedup_key,
+        "storm",
+        [db.pd_key, dedup_key],
         total=args.storm,
         connections=args.connections,
         threads=args.threads,
         timeout=max(60.0, args.storm / 100),
     )
-    _check(row, row.wrk.ok == args.storm, f"{row.wrk.ok} of {args.storm} triggers answered 202")
+    _check(row, row.wrk.ok == args.storm, f"{row.wrk.ok} of {args.storm} triggers accepted")
     _stored_check(row, engine, before, row.wrk.ok)
     if not _caught_up(row, engine, args):
         return row

@@ -1,6 +1,6 @@
 -- Alertmanager webhook (version 4) carrying a full batch of new firing alerts, the most
 -- Alertmanager sends in one notification.
--- args: integration_key run_tag (hex, it prefixes the fingerprints) batch_size
+-- args: integration_key run_tag (hex, it prefixes the fingerprints) batch_size [quota]
 local counter = 0
 
 function init(args)

@@ -21,8 +21,14 @@ def _wrk() -> None:
 def test_storm_sends_exactly_its_quota_on_one_key(servers: ServerPool) -> None:
     db = servers.database("sqlite")
     server = servers.start(db)
-    result = loadgen.run_storm(
-        server.base_url, db.pd_key, "storm-1", total=300, connections=8, threads=2, timeout=60
+    result = loadgen.run_count(
+        server.base_url,
+        "storm",
+        [db.pd_key, "storm-1"],
+        total=300,
+        connections=8,
+        threads=2,
+        timeout=60,
     )
     assert (result.ok, result.failed) == (300, 0)
     engine = db.engine()
@@ -52,25 +58,25 @@ def test_timed_run_counts_only_what_was_stored(servers: ServerPool) -> None:
     assert result.ok <= stored <= result.ok + 4
 
 
-def test_alertmanager_batches_are_accepted_whole(servers: ServerPool) -> None:
+def test_counted_alertmanager_batches_are_stored_whole(servers: ServerPool) -> None:
     db = servers.database("sqlite")
     server = servers.start(db)
-    result = loadgen.run_for(
+    result = loadgen.run_count(
         server.base_url,
         "am_webhook_batch",
         [db.am_key, "ab12", "256"],
-        seconds=1,
-        connections=2,
-        threads=1,
+        total=6,
+        connections=3,
+        threads=2,
+        timeout=60,
     )
-    assert result.ok > 0 and result.failed == 0
+    assert (result.ok, result.failed) == (6, 0)
     engine = db.engine()
     try:
         stored = scalar(engine, "SELECT count(DISTINCT dedup_key) FROM inbound_events")
     finally:
         engine.dispose()
-    assert stored % 256 == 0
-    assert result.ok * 256 <= stored <= (result.ok + 2) * 256
+    assert stored == 6 * 256
 
 
 def test_alertmanager_holds_every_alert_it_acknowledged() -> None:
