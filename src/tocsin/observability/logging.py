@@ -58,3 +58,5 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Readiness checks consult Alembic on every call; its per-call INFO lines are noise.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
