@@ -3,6 +3,7 @@ responders act on incidents, admins administer, and a refused request changes no
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,14 +13,32 @@ from fastapi.testclient import TestClient
 from tests.api.conftest import Tokens, assert_error, bearer, trigger
 from tests.conftest import Org
 from tocsin.db.base import Base
+from tocsin.notify.models import ContactMethod, NotificationRule
+from tocsin.oncall.models import (
+    EscalationLevel,
+    EscalationPolicy,
+    Schedule,
+    ScheduleLayer,
+    ScheduleOverride,
+)
+from tocsin.orgs.models import User
 from tocsin.runtime import Runtime
 
 Call = tuple[str, str, dict[str, Any] | None]
+OVERRIDE = {"start": "2026-01-06T00:00:00Z", "end": "2026-01-06T12:00:00Z"}
+POLICY = {
+    "slug": "other",
+    "name": "Other",
+    "levels": [{"targets": [{"type": "user", "username": "alice"}]}],
+}
+CONTACT = {"name": "mail", "kind": "email", "address": "olga@example.com"}
 
 RESPONDER_WRITES: list[Call] = [
     ("POST", "/api/v1/incidents/{incident}/acknowledge", None),
     ("POST", "/api/v1/incidents/{incident}/reassign", {"user": "alice"}),
     ("POST", "/api/v1/incidents/{incident}/notes", {"text": "hello"}),
+    ("POST", "/api/v1/schedules/primary/overrides", OVERRIDE),
+    ("DELETE", "/api/v1/schedules/primary/overrides/{override}", None),
     ("POST", "/api/v1/incidents/{incident}/resolve", {"reason": "done"}),
 ]
 ADMIN_WRITES: list[Call] = [  # in an order where each succeeds for an admin
@@ -33,7 +52,13 @@ ADMIN_WRITES: list[Call] = [  # in an order where each succeeds for an admin
     ("PATCH", "/api/v1/services/checkout", {"urgency": "low"}),
     ("POST", "/api/v1/services/checkout/integrations", {"name": "x", "type": "webhook"}),
     ("DELETE", "/api/v1/integrations/{integration}", None),
+    ("POST", "/api/v1/schedules", {"slug": "spare", "name": "Spare", "time_zone": "UTC"}),
+    ("PATCH", "/api/v1/schedules/primary", {"name": "Primary on call"}),
+    ("POST", "/api/v1/escalation-policies", POLICY),
+    ("PATCH", "/api/v1/escalation-policies/escalation", {"repeat": 2}),
     ("DELETE", "/api/v1/services/checkout", None),
+    ("DELETE", "/api/v1/escalation-policies/escalation", None),
+    ("DELETE", "/api/v1/schedules/primary", None),
     ("DELETE", "/api/v1/teams/payments", None),
     ("DELETE", "/api/v1/users/alice", None),
 ]
@@ -52,12 +77,37 @@ READS: list[Call] = [
     ("GET", "/api/v1/services/checkout", None),
     ("GET", "/api/v1/services/checkout/integrations", None),
     ("GET", "/api/v1/tokens", None),
+    ("GET", "/api/v1/schedules", None),
+    ("GET", "/api/v1/schedules/primary", None),
+    ("GET", "/api/v1/schedules/primary/overrides", None),
+    ("GET", "/api/v1/schedules/primary/oncall", None),
+    ("GET", "/api/v1/schedules/primary/shifts", None),
+    ("GET", "/api/v1/oncall", None),
+    ("GET", "/api/v1/oncall/gaps", None),
+    ("GET", "/api/v1/escalation-policies", None),
+    ("GET", "/api/v1/escalation-policies/escalation", None),
+    ("GET", "/api/v1/escalation-policies/escalation/oncall", None),
+    ("GET", "/api/v1/services/checkout/oncall", None),
+    ("GET", "/api/v1/teams/payments/oncall", None),
 ]
 # Open to every role, on the caller's own things only (tested in test_tokens/test_teams_users).
 SELF_SERVICE: list[Call] = [
     ("POST", "/api/v1/tokens", {"name": "mine", "role": "observer"}),
     ("DELETE", "/api/v1/tokens/{token}", None),
     ("PATCH", "/api/v1/users/olga", {"name": "Olga"}),
+    # Contact methods, notification rules and calendar feeds (tested in test_contact_methods
+    # and test_oncall_feeds).
+    ("GET", "/api/v1/users/olga/contact-methods", None),
+    ("POST", "/api/v1/users/olga/contact-methods", CONTACT),
+    ("GET", "/api/v1/users/olga/contact-methods/{method}", None),
+    ("PATCH", "/api/v1/users/olga/contact-methods/{method}", {"enabled": False}),
+    ("POST", "/api/v1/users/olga/contact-methods/{method}/test", None),
+    ("DELETE", "/api/v1/users/olga/contact-methods/{method}", None),
+    ("GET", "/api/v1/users/olga/notification-rules", None),
+    ("POST", "/api/v1/users/olga/notification-rules", {"urgency": "high", "contact_method": "x"}),
+    ("DELETE", "/api/v1/users/olga/notification-rules/{rule}", None),
+    ("POST", "/api/v1/users/olga/calendar-token", None),
+    ("DELETE", "/api/v1/users/olga/calendar-token", None),
 ]
 PUBLIC: list[Call] = [("POST", "/api/v1/auth/login", {"username": "alice", "password": "x"})]
 ALL_CALLS = RESPONDER_WRITES + ADMIN_WRITES + READS + SELF_SERVICE + PUBLIC
@@ -84,7 +134,65 @@ def ids(runtime: Runtime, org: Org, tokens: Tokens) -> dict[str, int]:
                 "WHERE u.username = 'olga'"
             )
         ).scalar_one()
-    return {"incident": incident.id, "alert": alert, "integration": integration, "token": token}
+    return {
+        "incident": incident.id,
+        "alert": alert,
+        "integration": integration,
+        "token": token,
+        **on_call_rows(runtime, org),
+    }
+
+
+def on_call_rows(rt: Runtime, org: Org) -> dict[str, int]:
+    """A schedule with an override of alice's, a policy paging it, olga's contact method and
+    rule: the objects the on-call and contact routes act on."""
+    now = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    with rt.factory() as s, s.begin():
+        schedule = Schedule(slug="primary", name="Primary", time_zone="UTC", created_at=now)
+        s.add(schedule)
+        s.flush()
+        s.add(
+            ScheduleLayer(
+                schedule_id=schedule.id,
+                position=0,
+                name="Weekly",
+                start_local="2026-01-05T09:00",
+                rotation_length=1,
+                rotation_unit="weeks",
+                members=[org.user_id],
+                restrictions=[],
+            )
+        )
+        override = ScheduleOverride(
+            schedule_id=schedule.id,
+            user_id=org.user_id,
+            start_at=now + timedelta(days=2),
+            end_at=now + timedelta(days=3),
+            created_at=now,
+        )
+        policy = EscalationPolicy(slug="escalation", name="Escalation", created_at=now)
+        s.add_all([override, policy])
+        s.flush()
+        s.add(
+            EscalationLevel(
+                policy_id=policy.id, position=0, targets=[{"type": "schedule", "id": schedule.id}]
+            )
+        )
+        olga = s.scalars(sa.select(User).where(User.username == "olga")).one()
+        method = ContactMethod(
+            user_id=olga.id,
+            name="mail",
+            kind="email",
+            secret={"address": "olga@example.com", "options": {}},
+            display="olga@example.com",
+            created_at=now,
+        )
+        s.add(method)
+        s.flush()
+        rule = NotificationRule(user_id=olga.id, urgency="high", contact_method_id=method.id)
+        s.add(rule)
+        s.flush()
+        return {"override": override.id, "method": method.id, "rule": rule.id}
 
 
 def call(client: TestClient, c: Call, ids: dict[str, int], headers: dict[str, str]) -> Any:
@@ -107,6 +215,11 @@ def test_every_api_route_is_in_this_matrix(client: TestClient) -> None:
             .replace("{alert}", "{alert_id}")
             .replace("{integration}", "{integration_id}")
             .replace("{token}", "{token_id}")
+            .replace("{override}", "{override_id}")
+            .replace("{method}", "{method_id}")
+            .replace("{rule}", "{rule_id}")
+            .replace("/schedules/primary", "/schedules/{slug}")
+            .replace("/escalation-policies/escalation", "/escalation-policies/{slug}")
             .replace("/teams/payments/members/alice", "/teams/{slug}/members/{username}")
             .replace("/payments", "/{slug}")
             .replace("/checkout", "/{slug}")

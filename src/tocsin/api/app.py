@@ -14,6 +14,9 @@ from tocsin.auth import routes as auth_routes
 from tocsin.errors import install_error_handlers
 from tocsin.incidents import routes as incident_routes
 from tocsin.ingest import routes as ingest_routes
+from tocsin.notify import routes as notify_routes
+from tocsin.oncall import feeds as oncall_feeds
+from tocsin.oncall import routes as oncall_routes
 from tocsin.orgs import routes as org_routes
 from tocsin.runtime import Runtime
 
@@ -57,4 +60,8 @@ def _routers() -> list[APIRouter]:
         incident_routes.router,
         alert_routes.router,
         org_routes.router,
+        oncall_routes.router,
+        notify_routes.router,
+        oncall_feeds.router,
+        oncall_feeds.public,
     ]
