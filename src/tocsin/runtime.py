@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +21,10 @@ from tocsin.engine.maintenance import periodic_jobs
 from tocsin.engine.worker import Worker
 from tocsin.incidents import jobs as _incident_jobs  # noqa: F401  (registers the job handlers)
 from tocsin.ingest.writer import GroupCommitWriter
+from tocsin.notify import links as notify_links
+from tocsin.notify.channels_config import build_channels
+from tocsin.notify.dispatcher import Dispatcher
+from tocsin.oncall import jobs as _oncall_jobs  # noqa: F401  (escalation, hand-off notices)
 from tocsin.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,6 +84,9 @@ class Runtime:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         crypto.configure(crypto.load_or_create_key(settings.data_dir, settings.secret_key))
+        notify_links.configure(
+            settings.resolved_base_url, timedelta(minutes=settings.action_link_ttl_minutes)
+        )
         if engine is None and settings.resolved_database_url.startswith("sqlite"):
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = engine or create_db_engine(settings.resolved_database_url)
@@ -101,6 +109,9 @@ class Runtime:
             batch=settings.engine_batch,
             periodic=periodic_jobs(settings),
         )
+        # The notification outbox sender; tests swap its channels and call run_once().
+        channels = build_channels(settings, self.clock)
+        self.dispatcher = Dispatcher(self.factory, self.clock, settings=settings, channels=channels)
         self._started = False
 
         @event.listens_for(self.factory, "after_commit")
@@ -117,11 +128,13 @@ class Runtime:
             self.processor.start()
             if self.settings.run_engine:
                 self.worker.start()
+                self.dispatcher.start()
         self._started = True
 
     def stop(self) -> None:
         if not self._started:
             return
+        self.dispatcher.stop()
         self.worker.stop()
         self.processor.stop()
         self.writer.stop()

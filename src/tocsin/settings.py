@@ -17,6 +17,13 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("./tocsin-data")
@@ -44,6 +51,30 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = True
     run_engine: bool = True
+    # Email contact methods go through this SMTP relay; without a host email is not delivered.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_starttls: bool = True
+    smtp_tls: bool = False
+    smtp_from: str = "tocsin@localhost.localdomain"
+    # Let webhook, Slack, Matrix and Apprise targets reach loopback and private addresses.
+    allow_private_urls: bool = False
+    # The notification outbox: polling, batch, attempts and backoff of temporary failures, and
+    # how long a send may take before its outcome counts as unknown.
+    notify_poll_seconds: float = 1.0
+    notify_batch: int = 32
+    notify_max_attempts: int = 5
+    notify_send_timeout_seconds: float = 120.0
+    notify_retry_base_seconds: float = 30.0
+    notify_retry_max_seconds: float = 600.0
+    # Alert fatigue: at most this many incidents page one user per window; later ones go into a
+    # digest sent at the end of the window. 0 turns throttling off.
+    digest_max_pages: int = 5
+    digest_window_minutes: int = 10
+    # One-click acknowledge/resolve links in pages stay valid this long.
+    action_link_ttl_minutes: int = 1440
 
     @property
     def resolved_database_url(self) -> str:
@@ -73,6 +104,19 @@ class Settings:
             auditor_overdue_seconds=_env_int("TOCSIN_AUDITOR_OVERDUE_SECONDS", 120),
             log_level=env.get("TOCSIN_LOG_LEVEL", "INFO"),
             log_json=env.get("TOCSIN_LOG_FORMAT", "json") == "json",
+            smtp_host=env.get("TOCSIN_SMTP_HOST", ""),
+            smtp_port=_env_int("TOCSIN_SMTP_PORT", 587),
+            smtp_username=env.get("TOCSIN_SMTP_USERNAME") or None,
+            smtp_password=env.get("TOCSIN_SMTP_PASSWORD") or None,
+            smtp_starttls=_env_bool("TOCSIN_SMTP_STARTTLS", True),
+            smtp_tls=_env_bool("TOCSIN_SMTP_TLS", False),
+            smtp_from=env.get("TOCSIN_SMTP_FROM", "tocsin@localhost.localdomain"),
+            allow_private_urls=_env_bool("TOCSIN_ALLOW_PRIVATE_URLS", False),
+            notify_max_attempts=_env_int("TOCSIN_NOTIFY_MAX_ATTEMPTS", 5),
+            notify_send_timeout_seconds=_env_float("TOCSIN_NOTIFY_SEND_TIMEOUT_SECONDS", 120.0),
+            digest_max_pages=_env_int("TOCSIN_DIGEST_MAX_PAGES", 5),
+            digest_window_minutes=_env_int("TOCSIN_DIGEST_WINDOW_MINUTES", 10),
+            action_link_ttl_minutes=_env_int("TOCSIN_ACTION_LINK_TTL_MINUTES", 1440),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **clean)  # type: ignore[arg-type]

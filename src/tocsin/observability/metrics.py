@@ -38,6 +38,13 @@ INGEST_LATENCY = Histogram(
 JOBS_RUN = Counter(
     "tocsin_jobs_run_total", "Job runs by kind and outcome", ["kind", "outcome"], registry=REGISTRY
 )
+NOTIFICATIONS = Counter(
+    "tocsin_notifications_total",
+    "Notification outcomes by channel kind: sent, temporary_failure, permanent_failure, "
+    "unknown, bundled, fenced",
+    ["channel", "outcome"],
+    registry=REGISTRY,
+)
 
 
 class JobQueueCollector(Collector):
