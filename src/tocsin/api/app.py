@@ -14,6 +14,7 @@ from tocsin.auth import routes as auth_routes
 from tocsin.errors import install_error_handlers
 from tocsin.incidents import routes as incident_routes
 from tocsin.ingest import routes as ingest_routes
+from tocsin.notify import action_routes
 from tocsin.notify import routes as notify_routes
 from tocsin.oncall import feeds as oncall_feeds
 from tocsin.oncall import routes as oncall_routes
@@ -64,4 +65,5 @@ def _routers() -> list[APIRouter]:
         notify_routes.router,
         oncall_feeds.router,
         oncall_feeds.public,
+        action_routes.router,
     ]
