@@ -177,9 +177,9 @@ def schedule_feed(
         raise _not_found()
     now = runtime.clock.now()
     shifts = _shifts(session, schedule, now)
-    names: dict[UserId, str] = dict(
-        session.execute(
-            sa.select(User.id, User.name).where(User.id.in_({s.user for s in shifts.shifts}))
-        ).tuples()
-    )
+    wanted = {s.user for s in shifts.shifts}
+    names: dict[UserId, str] = {
+        row.id: row.name
+        for row in session.execute(sa.select(User.id, User.name).where(User.id.in_(wanted)))
+    }
     return _calendar(schedule_calendar(shifts, generated_at=now, user_names=names))
