@@ -15,6 +15,7 @@ from tocsin.engine.auditor import AUDIT_JOB
 from tocsin.engine.effects import claim_effect
 from tocsin.engine.maintenance import CLEANUP_JOB, JOBS_CLEANUP_JOB, periodic_jobs
 from tocsin.engine.models import Effect, Job
+from tocsin.oncall.handoff import HANDOFF_JOB
 from tocsin.orgs.models import Integration
 from tocsin.runtime import Runtime
 from tocsin.settings import Settings
@@ -29,6 +30,7 @@ def test_runtime_schedules_audit_and_cleanups(runtime: Runtime, clock: FakeClock
         AUDIT_JOB: start + timedelta(seconds=60),
         JOBS_CLEANUP_JOB: start + timedelta(hours=1),
         CLEANUP_JOB: datetime(2026, 1, 6, tzinfo=start.tzinfo),
+        HANDOFF_JOB: start + timedelta(minutes=5),
     }
 
 

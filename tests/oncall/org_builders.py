@@ -41,6 +41,9 @@ def user(
         )
         s.add(row)
         s.flush()
+        if handoff_notice_minutes is None:
+            # An INSERT of None takes the column default; only an UPDATE stores "off".
+            row.handoff_notice_minutes = None
         return row.id
 
 

@@ -11,6 +11,7 @@ from tocsin.engine.auditor import AUDIT_JOB
 from tocsin.engine.models import Effect, Job
 from tocsin.engine.periodic import PeriodicJob
 from tocsin.engine.worker import JobContext, handler
+from tocsin.oncall.handoff import HANDOFF_INTERVAL_SECONDS, HANDOFF_JOB, LOOKBACK_SECONDS
 from tocsin.settings import Settings
 
 CLEANUP_JOB = "engine.cleanup"
@@ -51,6 +52,8 @@ def periodic_jobs(settings: Settings) -> list[PeriodicJob]:
                 "failed_retention_days": FAILED_JOB_RETENTION_DAYS,
             },
         ),
+        # Hand-off notices: tell users before their on-call shifts start.
+        PeriodicJob(HANDOFF_JOB, HANDOFF_INTERVAL_SECONDS, {"lookback_seconds": LOOKBACK_SECONDS}),
     ]
 
 
