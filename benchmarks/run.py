@@ -47,6 +47,8 @@ from benchmarks import alertmanager, loadgen  # noqa: E402
 from tocsin.db.engine import normalise_url  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+PROCESSING_SAMPLE_SECONDS = 3.0
+PROCESSING_SAMPLE_BACKLOG = 2000  # enough that the sample cannot empty the inbox
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
@@ -226,6 +228,10 @@ def _stored(engine: sa.Engine) -> int:
     return int(scalar(engine, "SELECT count(*) FROM inbound_events"))
 
 
+def _processed(engine: sa.Engine) -> int:
+    return int(scalar(engine, "SELECT count(*) FROM inbound_events WHERE status != 'pending'"))
+
+
 def _stored_check(row: Row, engine: sa.Engine, before: int, acknowledged: int) -> None:
     """Every acknowledged event is in the inbox; and how far processing kept up meanwhile."""
     assert row.wrk is not None
@@ -235,6 +241,11 @@ def _stored_check(row: Row, engine: sa.Engine, before: int, acknowledged: int) -
     row.extra["pending_at_end"] = pending
     row.extra["processed_per_second"] = round((stored - pending) / row.wrk.seconds, 1)
     _check(row, stored >= acknowledged, f"{stored:,} stored for {acknowledged:,} acknowledged")
+    if pending >= PROCESSING_SAMPLE_BACKLOG:  # the processor's own pace, once the load stopped
+        first = _processed(engine)
+        time.sleep(PROCESSING_SAMPLE_SECONDS)
+        done = _processed(engine) - first
+        row.extra["processed_per_second_after_load"] = round(done / PROCESSING_SAMPLE_SECONDS, 1)
 
 
 def _caught_up(row: Row, engine: sa.Engine, args: argparse.Namespace) -> bool:
