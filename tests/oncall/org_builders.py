@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tocsin.notify.models import ContactMethod
 from tocsin.oncall.models import (
     EscalationLevel,
     EscalationPolicy,
@@ -158,3 +159,20 @@ def service(
 
 def get(session: Session, model: type[Any], ident: int) -> Any:
     return session.get_one(model, ident)
+
+
+def email_method(rt: Runtime, user_id: int) -> int:
+    """An enabled e-mail contact method; a user without notification rules is paged on it."""
+    with rt.factory() as s, s.begin():
+        row = ContactMethod(
+            user_id=user_id,
+            name="work email",
+            kind="email",
+            secret={"address": f"user{user_id}@example.com", "options": {}},
+            display=f"user{user_id}@example.com",
+            enabled=True,
+            created_at=rt.clock.now(),
+        )
+        s.add(row)
+        s.flush()
+        return row.id

@@ -18,7 +18,6 @@ what makes `page_user` idempotent without ever swallowing a page that should be 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,6 +34,7 @@ from tocsin.errors import ApiError
 from tocsin.incidents import service as incidents
 from tocsin.incidents import timeline
 from tocsin.incidents.models import Incident, TimelineEntry
+from tocsin.notify import pages
 from tocsin.oncall.models import EscalationPolicy, Schedule
 from tocsin.oncall.service import policy_by_slug, policy_levels, targets_on_call
 from tocsin.oncall.support_hours import local_label, next_opening
@@ -72,18 +72,16 @@ def send_page(
     now: datetime,
     reason: str,
 ) -> int:
-    """Hand one page to the notification outbox; returns the outbox rows created."""
-    pages = importlib.import_module("tocsin.notify.pages")
-    return int(
-        pages.page_user(
-            session,
-            incident=incident,
-            user_id=user_id,
-            level=level,
-            loop=loop,
-            now=now,
-            reason=reason,
-        )
+    """Hand one page to the notification outbox; returns the outbox rows created. The outbox
+    keeps one page per (incident, level, loop, user, contact method)."""
+    return pages.page_user(
+        session,
+        incident=incident,
+        user_id=user_id,
+        level=level,
+        loop=loop,
+        now=now,
+        reason=reason,
     )
 
 

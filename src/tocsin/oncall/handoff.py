@@ -10,13 +10,13 @@ an override) is not a new hand-off and gets no notice.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from tocsin.notify import pages
 from tocsin.oncall.models import Schedule
 from tocsin.oncall.rendering import Shift
 from tocsin.oncall.service import schedules_shifts
@@ -45,19 +45,16 @@ def send_notice(
     text: str,
     now: datetime,
 ) -> int:
-    """Hand one hand-off notice to the notification outbox (tocsin.notify.pages)."""
-    pages = importlib.import_module("tocsin.notify.pages")
-    return int(
-        pages.notify_user(
-            session,
-            user_id=user_id,
-            purpose="handoff",
-            unique_key=unique_key,
-            subject=subject,
-            text=text,
-            now=now,
-            urgency="low",
-        )
+    """Hand one hand-off notice to the notification outbox, once per unique key."""
+    return pages.notify_user(
+        session,
+        user_id=user_id,
+        purpose="handoff",
+        unique_key=unique_key,
+        subject=subject,
+        text=text,
+        now=now,
+        urgency="low",
     )
 
 
