@@ -430,3 +430,40 @@ def test_the_dispatcher_thread_sends_without_being_driven(
         runtime.dispatcher.stop()
     assert addresses(channel) == [PUSH]
     assert states(runtime)[0] == "sent"
+
+
+def test_a_retriggered_incidents_old_pages_are_cancelled(
+    runtime: Runtime, org: Org, clock: FakeClock, channel: RecordingChannel, chain: dict[str, int]
+) -> None:
+    from tocsin.incidents import service as incidents
+    from tocsin.incidents.models import Incident
+
+    incident_id = open_incident(runtime, org)
+    page(runtime, incident_id, org.user_id, loop=0)
+    runtime.dispatcher.drain()
+    acknowledge(runtime, incident_id)
+    clock.advance(60)
+    with runtime.factory() as s, s.begin():
+        incidents.retrigger(
+            s,
+            s.get_one(Incident, incident_id),
+            now=clock.now(),
+            actor="system:engine",
+            reason="acknowledgement timed out",
+        )
+        # The new escalation loop pages again.
+    page(runtime, incident_id, org.user_id, loop=1)
+    clock.advance(timedelta(minutes=10))
+
+    runtime.dispatcher.drain()
+
+    rows = notifications(runtime)
+    assert [(r.loop, r.state) for r in rows] == [
+        (0, "sent"),
+        (0, "cancelled"),
+        (0, "cancelled"),
+        (1, "sent"),
+        (1, "sent"),
+        (1, "sent"),
+    ]
+    assert "re-triggered or reassigned" in (rows[1].detail or "")

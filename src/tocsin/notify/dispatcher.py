@@ -61,15 +61,28 @@ class SendTask:
 
 
 def _cancel_reason(row: Notification, incident: Incident | None) -> str | None:
+    """Why a page decided earlier is moot now, if it is.
+
+    The page carries the incident's generation from when it was decided; any state change
+    since (acknowledged, resolved, re-triggered, reassigned) makes it stale: a re-triggered or
+    reassigned incident escalates anew and pages again. A responder request into an incident
+    that was already acknowledged when it was made still goes out.
+    """
     if incident is None:
         return None
     if incident.status == "resolved":
         return f"the incident was resolved by {incident.resolved_by}"
+    generation = (row.message or {}).get("generation")
+    acknowledged = f"the incident was acknowledged by {incident.acknowledged_by}"
+    if isinstance(generation, int):
+        if incident.generation == generation:
+            return None
+        if incident.status == "acknowledged":
+            return acknowledged
+        return "the incident was re-triggered or reassigned since; its new escalation pages anew"
     acked = incident.acknowledged_at
-    # Pages decided before the acknowledgement are moot; a responder request into an already
-    # acknowledged incident still goes out.
     if incident.status == "acknowledged" and acked is not None and acked >= row.created_at:
-        return f"the incident was acknowledged by {incident.acknowledged_by}"
+        return acknowledged
     return None
 
 

@@ -111,6 +111,8 @@ def page_message(
         "incident_url": links.incident_url(incident.id),
         "ack_url": None,
         "resolve_url": None,
+        # Fences the page: a state change of the incident before it goes out cancels it.
+        "generation": incident.generation,
     }
     if user.role in ACTING_ROLES and incident.status != "resolved":
         # Valid from when the page goes out, not from when it was decided.
