@@ -180,6 +180,8 @@ def test_two_nodes_count_the_same_pages(
             thread.start()
         for thread in threads:
             thread.join(120)
+        for dispatcher in dispatchers:
+            dispatcher.stop()
     finally:
         other.close()
 

@@ -124,7 +124,8 @@ def bundle(session: Session, row: Notification, *, due_at: datetime, now: dateti
         )
         .order_by(Notification.id)
         .limit(1)
-        .with_for_update()
+        # A digest another dispatcher is claiming right now is being sent: start a new one.
+        .with_for_update(skip_locked=True)
     ).first()
     if digest_id is None:
         digest_id = outbox.insert(

@@ -237,6 +237,9 @@ def incidents_of(session: Session, row: Notification) -> list[int]:
         return [row.incident_id]
     if row.purpose != DIGEST:
         return []
+    listed = (row.message or {}).get("incident_ids")
+    if isinstance(listed, list) and listed:
+        return [i for i in listed if isinstance(i, int)]
     ids = session.scalars(
         sa.select(Notification.incident_id)
         .where(Notification.digest_id == row.id, Notification.incident_id.is_not(None))

@@ -319,9 +319,18 @@ def fallback_after(session: Session, failed: Notification, now: datetime) -> Fal
         if step.method.id == failed.contact_method_id:
             continue
         key = f"{chain}:{step.method.id}"
+        # Never wait for a row another dispatcher holds: it may be waiting for a lock this
+        # transaction holds (the user's, in digest.Throttle). A locked row is being claimed,
+        # that is, sent: the user is being reached.
         existing = session.scalars(
-            sa.select(Notification).where(Notification.unique_key == key).with_for_update()
+            sa.select(Notification)
+            .where(Notification.unique_key == key)
+            .with_for_update(skip_locked=True)
         ).one_or_none()
+        if existing is None and session.scalar(
+            sa.select(Notification.id).where(Notification.unique_key == key)
+        ):
+            return None
         if existing is None:
             new_id = outbox.insert(
                 session,
