@@ -28,10 +28,12 @@ class IncidentStateError(ValueError):
     """The requested change does not apply to the incident's current state."""
 
 
-def _changed(session: Session, incident: Incident, previous: str | None, now: datetime) -> None:
-    incident.generation += 1
+def _changed(
+    session: Session, incident: Incident, previous: str | None, now: datetime, *, bump: bool = True
+) -> None:
+    if bump:
+        incident.generation += 1
     incident.updated_at = now
-    session.flush()
     _schedule_timers(session, incident, now)
     for hook in LIFECYCLE_HOOKS:
         hook(session, incident, previous, now)
@@ -86,10 +88,10 @@ def open_incident(
         created_at=now,
         updated_at=now,
         last_alert_at=now,
-        generation=0,
+        generation=1,
     )
     session.add(incident)
-    session.flush()
+    session.flush()  # the id is needed by the timeline and the timers
     timeline.append(
         session,
         incident_id=incident.id,
@@ -99,7 +101,7 @@ def open_incident(
         message=f"Incident opened on service {service.name}: {incident.title}",
         data={"urgency": incident.urgency, "severity": severity},
     )
-    _changed(session, incident, None, now)
+    _changed(session, incident, None, now, bump=False)
     return incident
 
 
