@@ -21,7 +21,7 @@ from tocsin.oncall.models import (
     ScheduleLayer,
     ScheduleOverride,
 )
-from tocsin.orgs.models import User
+from tocsin.orgs.models import Service, User
 from tocsin.runtime import Runtime
 
 Call = tuple[str, str, dict[str, Any] | None]
@@ -37,6 +37,9 @@ RESPONDER_WRITES: list[Call] = [
     ("POST", "/api/v1/incidents/{incident}/acknowledge", None),
     ("POST", "/api/v1/incidents/{incident}/reassign", {"user": "alice"}),
     ("POST", "/api/v1/incidents/{incident}/notes", {"text": "hello"}),
+    ("POST", "/api/v1/incidents/{incident}/escalate", None),
+    ("POST", "/api/v1/incidents/{incident}/mobilise", {"users": ["alice"]}),
+    ("POST", "/api/v1/page", {"team": "payments", "message": "checkout is down"}),
     ("POST", "/api/v1/schedules/primary/overrides", OVERRIDE),
     ("DELETE", "/api/v1/schedules/primary/overrides/{override}", None),
     ("POST", "/api/v1/incidents/{incident}/resolve", {"reason": "done"}),
@@ -144,8 +147,8 @@ def ids(runtime: Runtime, org: Org, tokens: Tokens) -> dict[str, int]:
 
 
 def on_call_rows(rt: Runtime, org: Org) -> dict[str, int]:
-    """A schedule with an override of alice's, a policy paging it, olga's contact method and
-    rule: the objects the on-call and contact routes act on."""
+    """A schedule with an override of alice's, a policy paging it for checkout, olga's contact
+    method and rule: the objects the on-call and contact routes act on."""
     now = datetime(2026, 1, 5, 9, tzinfo=UTC)
     with rt.factory() as s, s.begin():
         schedule = Schedule(slug="primary", name="Primary", time_zone="UTC", created_at=now)
@@ -172,6 +175,11 @@ def on_call_rows(rt: Runtime, org: Org) -> dict[str, int]:
         )
         policy = EscalationPolicy(slug="escalation", name="Escalation", created_at=now)
         s.add_all([override, policy])
+        s.execute(
+            sa.update(Service)
+            .where(Service.id == org.service_id)
+            .values(escalation_policy="escalation")
+        )
         s.flush()
         s.add(
             EscalationLevel(

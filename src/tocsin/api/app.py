@@ -17,6 +17,7 @@ from tocsin.ingest import routes as ingest_routes
 from tocsin.notify import action_routes
 from tocsin.notify import routes as notify_routes
 from tocsin.oncall import feeds as oncall_feeds
+from tocsin.oncall import paging_routes as oncall_paging
 from tocsin.oncall import routes as oncall_routes
 from tocsin.orgs import routes as org_routes
 from tocsin.runtime import Runtime
@@ -62,6 +63,7 @@ def _routers() -> list[APIRouter]:
         alert_routes.router,
         org_routes.router,
         oncall_routes.router,
+        oncall_paging.router,
         notify_routes.router,
         oncall_feeds.router,
         oncall_feeds.public,

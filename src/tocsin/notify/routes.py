@@ -4,7 +4,6 @@ phone numbers and private addresses), and addresses and options are never shown 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -17,6 +16,7 @@ from tocsin.api.pagination import MAX_ID, Page, PageParams, fetch_page, page_par
 from tocsin.auth.routes import BEARER
 from tocsin.auth.service import Principal
 from tocsin.errors import ApiError
+from tocsin.notify import pages
 from tocsin.notify.contacts import check_contact, option_names
 from tocsin.notify.models import ContactMethod, NotificationRule
 from tocsin.notify.schemas import (
@@ -237,7 +237,7 @@ def test_contact_method(
     enabling it); a successful send marks it verified."""
     user = _user(session, principal, username)
     method = _method(session, user, method_id)
-    notification = importlib.import_module("tocsin.notify.pages").send_test(
+    notification = pages.send_test(
         session, contact_method=method, now=runtime.clock.now(), actor=principal.actor
     )
     session.flush()

@@ -26,7 +26,7 @@ from tocsin.api.deps import Db, DbRead, Reader, get_runtime
 from tocsin.auth.routes import BEARER
 from tocsin.auth.service import Principal
 from tocsin.errors import ApiError
-from tocsin.oncall import lookups
+from tocsin.oncall import service as oncall
 from tocsin.oncall.ical import ScheduleShifts, schedule_calendar, user_calendar
 from tocsin.oncall.models import Schedule
 from tocsin.oncall.rendering import UserId
@@ -131,7 +131,7 @@ def feed_window(now: datetime) -> tuple[datetime, datetime]:
 
 def _shifts(session: Session, schedule: Schedule, now: datetime) -> ScheduleShifts:
     lo, hi = feed_window(now)
-    shifts = lookups.oncall_service().schedule_shifts(session, schedule, lo, hi)
+    shifts = oncall.schedule_shifts(session, schedule, lo, hi)
     # The id, not the slug: renaming a schedule keeps every event's UID.
     return ScheduleShifts(key=f"schedule-{schedule.id}", name=schedule.name, shifts=shifts)
 

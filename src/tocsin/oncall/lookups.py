@@ -1,12 +1,10 @@
-"""Lookups the on-call routes share: 404s in the API's error shape, time parameters, user
-names for ids, and the on-call functions of tocsin.oncall.service."""
+"""Lookups the on-call routes share: 404s in the API's error shape, time parameters and user
+names for ids."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from types import ModuleType
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -18,16 +16,6 @@ from tocsin.orgs.models import User
 
 # Rendering is cheap per hand-off, but a window must stay bounded for one request.
 MAX_WINDOW = timedelta(days=90)
-
-
-def oncall_service() -> ModuleType:
-    """tocsin.oncall.service (who is on call, shifts, gaps), imported when first used."""
-    return importlib.import_module("tocsin.oncall.service")
-
-
-def escalation() -> ModuleType:
-    """tocsin.oncall.escalation (escalate, mobilise, page a team), imported when first used."""
-    return importlib.import_module("tocsin.oncall.escalation")
 
 
 def schedule_by_slug(session: Session, slug: str) -> Schedule:

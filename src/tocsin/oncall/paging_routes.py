@@ -16,7 +16,7 @@ from tocsin.auth.service import Principal
 from tocsin.errors import ApiError
 from tocsin.incidents.models import Incident
 from tocsin.incidents.routes import incidents_out
-from tocsin.oncall import lookups
+from tocsin.oncall import escalation
 from tocsin.oncall.models import EscalationLevel, EscalationPolicy
 from tocsin.oncall.schemas import EscalateIn, EscalationOut, MobiliseIn, MobiliseOut, PageIn
 from tocsin.oncall.store import TargetRef, UnknownName, resolve_targets
@@ -56,19 +56,25 @@ def escalation_out(session: Session, incident: Incident) -> EscalationOut:
     )
 
 
-def _policy_of(session: Session, incident: Incident) -> EscalationPolicy:
-    if incident.escalation_policy_id is not None:
-        policy = session.get(EscalationPolicy, incident.escalation_policy_id)
-        if policy is not None:
-            return policy
-    service = session.get(Service, incident.service_id)
-    if service is not None and service.escalation_policy:
-        found = session.scalars(
-            sa.select(EscalationPolicy).where(EscalationPolicy.slug == service.escalation_policy)
-        ).one_or_none()
-        if found is not None:
-            return found
-    raise ApiError(409, f"incident {incident.id} has no escalation policy to escalate through")
+def _level_count(session: Session, incident: Incident) -> int | None:
+    """How many levels the incident escalates through, when it has a policy."""
+    policy_id = incident.escalation_policy_id
+    if policy_id is None:
+        service = session.get(Service, incident.service_id)
+        if service is not None and service.escalation_policy:
+            policy_id = session.scalar(
+                sa.select(EscalationPolicy.id).where(
+                    EscalationPolicy.slug == service.escalation_policy
+                )
+            )
+    if policy_id is None:
+        return None
+    count = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(EscalationLevel)
+        .where(EscalationLevel.policy_id == policy_id)
+    )
+    return int(count or 0)
 
 
 @router.post("/incidents/{incident_id}/escalate", response_model=EscalationOut)
@@ -83,20 +89,12 @@ def escalate(
     incident = _incident(session, incident_id)
     if incident.status == "resolved":
         raise ApiError(409, f"incident {incident.id} is resolved; there is nobody to escalate to")
-    policy = _policy_of(session, incident)
     level = body.level if body is not None else None
-    if level is not None:
-        count = session.scalar(
-            sa.select(sa.func.count())
-            .select_from(EscalationLevel)
-            .where(EscalationLevel.policy_id == policy.id)
-        )
-        if level > (count or 0):
-            raise ApiError(
-                422, f"level {level} does not exist: escalation policy {policy.slug} has {count}"
-            )
+    count = _level_count(session, incident)
+    if level is not None and count is not None and level > count:
+        raise ApiError(422, f"level {level} does not exist: the escalation policy has {count}")
     try:
-        lookups.escalation().escalate_now(
+        escalation.escalate_now(
             session,
             incident,
             now=runtime.clock.now(),
@@ -132,7 +130,7 @@ def mobilise(
     except UnknownName as exc:
         raise ApiError(404, str(exc)) from exc
     try:
-        paged = lookups.escalation().mobilise(
+        paged = escalation.mobilise(
             session,
             incident,
             now=runtime.clock.now(),
@@ -159,7 +157,7 @@ def page_team(
     """Open an incident for a team and page it through the team's escalation policy."""
     team = orgs.team_by_slug(session, body.team)
     try:
-        incident = lookups.escalation().page_team(
+        incident = escalation.page_team(
             session,
             team,
             message=body.message,

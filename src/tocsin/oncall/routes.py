@@ -19,6 +19,7 @@ from tocsin.auth.routes import BEARER
 from tocsin.auth.service import Principal
 from tocsin.errors import ApiError
 from tocsin.oncall import lookups
+from tocsin.oncall import service as oncall
 from tocsin.oncall.definitions import check_layers, restriction_in
 from tocsin.oncall.lookups import policy_by_slug, schedule_by_slug, user_briefs
 from tocsin.oncall.models import EscalationPolicy, Schedule, ScheduleOverride
@@ -400,8 +401,7 @@ def oncall_everywhere(
     """Who is on call in every schedule."""
     when = lookups.instant(at, _now(runtime))
     rows, cursor = fetch_page(session, sa.select(Schedule), [Schedule.id], page, descending=False)
-    service = lookups.oncall_service()
-    who = {s.id: service.schedule_on_call(session, s, when) for s in rows}
+    who = oncall.schedules_on_call(session, rows, when)
     users = user_briefs(session, who.values())
     items = [
         OnCallNow(
@@ -409,7 +409,7 @@ def oncall_everywhere(
             name=s.name,
             time_zone=s.time_zone,
             at=when,
-            user=users.get(who[s.id]) if who[s.id] is not None else None,
+            user=None if (user_id := who[s.id]) is None else users.get(user_id),
         )
         for s in rows
     ]
@@ -428,7 +428,7 @@ def schedule_oncall(
 ) -> Any:
     schedule = schedule_by_slug(session, slug)
     when = lookups.instant(at, _now(runtime))
-    user_id = lookups.oncall_service().schedule_on_call(session, schedule, when)
+    user_id = oncall.schedule_on_call(session, schedule, when)
     users = user_briefs(session, [user_id])
     return OnCallNow(
         schedule=schedule.slug,
@@ -453,7 +453,7 @@ def schedule_shifts(
     """The final schedule: overrides over layers, sorted, clipped to [start, end)."""
     schedule = schedule_by_slug(session, slug)
     lo, hi = lookups.window(start, end, _now(runtime), DEFAULT_SHIFTS_WINDOW)
-    shifts = lookups.oncall_service().schedule_shifts(session, schedule, lo, hi)
+    shifts = oncall.schedule_shifts(session, schedule, lo, hi)
     users = user_briefs(session, (s.user for s in shifts))
     return ShiftsOut(
         schedule=schedule.slug,
@@ -625,7 +625,7 @@ def policy_oncall(
     """Who each level of the policy would page."""
     policy = policy_by_slug(session, slug)
     when = lookups.instant(at, _now(runtime))
-    levels = lookups.oncall_service().policy_on_call(session, policy, when)
+    levels = oncall.policy_on_call(session, policy, when)
     return PolicyOnCallOut(policy=policy.slug, at=when, levels=levels_out(session, levels))
 
 
@@ -645,7 +645,7 @@ def service_oncall(
     """Who the service's escalation policy would page, level by level."""
     service = orgs.service_by_slug(session, slug)
     when = lookups.instant(at, _now(runtime))
-    levels = lookups.oncall_service().service_on_call(session, service, when)
+    levels = oncall.service_on_call(session, service, when)
     return ServiceOnCallOut(
         service=service.slug,
         policy=service.escalation_policy,
@@ -667,7 +667,7 @@ def team_oncall(
     """Who each of the team's escalation policies would page."""
     team = orgs.team_by_slug(session, slug)
     when = lookups.instant(at, _now(runtime))
-    by_policy = lookups.oncall_service().team_on_call(session, team, when)
+    by_policy = oncall.team_on_call(session, team, when)
     return TeamOnCallOut(
         team=team.slug,
         at=when,
@@ -690,7 +690,6 @@ def coverage_gaps(
     nobody at all)."""
     start = _now(runtime)
     end = start + timedelta(days=days)
-    service = lookups.oncall_service()
     rows = session.scalars(
         sa.select(Service)
         .where(Service.urgency == "high", Service.internal.is_(False))
@@ -704,7 +703,7 @@ def coverage_gaps(
                 service=s.slug,
                 policy=s.escalation_policy,
                 gaps=[
-                    Period(start=a, end=b) for a, b in service.service_gaps(session, s, start, end)
+                    Period(start=a, end=b) for a, b in oncall.service_gaps(session, s, start, end)
                 ],
             )
             for s in rows
