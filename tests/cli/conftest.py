@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 from typer.testing import CliRunner, Result
 
+from tests.conftest import SECRET_KEY
 from tocsin.api.app import create_app
 from tocsin.cli.main import app
 from tocsin.runtime import Runtime
@@ -36,7 +37,14 @@ def tocsin() -> Invoke:
     runner = CliRunner()
 
     def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
-        base = {"TOCSIN_TOKEN": None, "TOCSIN_URL": None, "TOCSIN_DATABASE_URL": None}
+        base = {
+            "TOCSIN_TOKEN": None,
+            "TOCSIN_URL": None,
+            "TOCSIN_DATABASE_URL": None,
+            # Contact-method secrets are encrypted with it; without it a key file would be
+            # made in ./tocsin-data.
+            "TOCSIN_SECRET_KEY": SECRET_KEY,
+        }
         return runner.invoke(app, list(args), input=input, env={**base, **(env or {})})
 
     return invoke

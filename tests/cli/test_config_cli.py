@@ -29,10 +29,19 @@ def count(db_url: str, model: type) -> int:
 def test_validate_examples(tocsin: Invoke) -> None:
     result = tocsin("config", "validate", str(EXAMPLES))
     assert result.exit_code == 0, result.output
-    assert "valid: 4 files, 3 teams, 6 users, 5 services" in result.stdout
+    assert (
+        "valid: 6 files, 3 teams, 6 users, 5 services, 4 schedules, 3 escalation policies"
+        in result.stdout
+    )
 
     as_json = tocsin("config", "validate", str(EXAMPLES), "--json")
-    assert json.loads(as_json.stdout)["counts"] == {"teams": 3, "users": 6, "services": 5}
+    assert json.loads(as_json.stdout)["counts"] == {
+        "teams": 3,
+        "users": 6,
+        "services": 5,
+        "schedules": 4,
+        "escalation_policies": 3,
+    }
 
 
 def test_validate_reports_each_problem_on_one_line(tocsin: Invoke, tmp_path: Path) -> None:
@@ -73,7 +82,7 @@ def test_apply_plans_asks_and_is_idempotent(
     assert dry.exit_code == 0, dry.output
     assert "+ create service checkout-api" in dry.stdout
     assert "    urgency: 'high'" in dry.stdout
-    assert "Plan: 20 to create, 0 to update, 0 to delete" in dry.stdout
+    assert "Plan: 41 to create, 0 to update, 0 to delete" in dry.stdout
     assert count(db_url, Service) == 0
 
     # No terminal to ask on and no --yes: nothing happens.
@@ -84,7 +93,7 @@ def test_apply_plans_asks_and_is_idempotent(
 
     applied = tocsin("config", "apply", str(EXAMPLES), "--yes", *db_args)
     assert applied.exit_code == 0, applied.output
-    assert "applied: 20 to create, 0 to update, 0 to delete" in applied.stdout
+    assert "applied: 41 to create, 0 to update, 0 to delete" in applied.stdout
     assert count(db_url, Service) == 5
 
     again = tocsin("config", "apply", str(EXAMPLES), "--yes", "--json", *db_args)
@@ -154,6 +163,8 @@ def test_export_round_trips(tocsin: Invoke, db_args: list[str], tmp_path: Path) 
     to_dir = tocsin("config", "export", str(tmp_path / "dir"), *db_args)
     assert to_dir.exit_code == 0
     assert sorted(p.name for p in (tmp_path / "dir").iterdir()) == [
+        "escalation_policies.yaml",
+        "schedules.yaml",
         "services.yaml",
         "teams.yaml",
         "users.yaml",

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.conftest import SECRET_KEY
+from tocsin import crypto
 from tocsin.db.engine import create_db_engine, make_session_factory
 
 WriteFiles = Callable[..., Path]
@@ -30,6 +32,7 @@ def write_config(tmp_path: Path) -> WriteFiles:
 
 @pytest.fixture
 def factory(db_url: str) -> Iterator[sessionmaker[Session]]:
+    crypto.configure(SECRET_KEY)  # contact-method secrets are stored encrypted
     engine = create_db_engine(db_url, pool_size=2)
     yield make_session_factory(engine)
     engine.dispose()

@@ -31,7 +31,8 @@ def test_examples_apply_and_reapply_as_noop(factory: sessionmaker[Session]) -> N
     loaded = load_config(EXAMPLES)
     with factory() as s, s.begin():
         plan = apply_config(s, loaded, now=NOW, env={})
-    assert plan.count("create") == 6 + 3 + 5 + 6
+    # users, teams, services, integrations, schedules, policies, contact methods, rule sets
+    assert plan.count("create") == 6 + 3 + 5 + 6 + 4 + 3 + 8 + 6
     with factory() as s:
         assert plan_config(s, loaded, now=NOW, env={}, prune=True).empty
         assert s.scalar(sa.select(sa.func.count()).select_from(User)) == 6

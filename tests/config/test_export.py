@@ -43,7 +43,13 @@ def test_export_of_examples_round_trips(factory: sessionmaker[Session], tmp_path
     with factory() as s:
         text = export_text(s)
         written = export_directory(s, tmp_path / "exported")
-    assert [p.name for p in written] == ["users.yaml", "teams.yaml", "services.yaml"]
+    assert [p.name for p in written] == [
+        "users.yaml",
+        "teams.yaml",
+        "schedules.yaml",
+        "escalation_policies.yaml",
+        "services.yaml",
+    ]
     # Both forms validate and, even with prune, plan nothing.
     for loaded in (load_sources({"-": yaml.safe_load(text)}), load_config(tmp_path / "exported")):
         with factory() as s:

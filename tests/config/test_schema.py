@@ -32,7 +32,7 @@ def test_every_example_file_validates_against_the_schema() -> None:
 
 def test_schema_rejects_what_the_loader_rejects() -> None:
     validator = jsonschema.Draft202012Validator(config_schema())
-    assert not validator.is_valid({"schedules": []})
+    assert not validator.is_valid({"runbooks": []})
     assert not validator.is_valid(
         {"services": [{"slug": "s", "name": "S", "integrations": [{"name": "x", "type": "sms"}]}]}
     )

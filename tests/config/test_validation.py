@@ -93,7 +93,7 @@ def test_unknown_integration_type_names_file_path_and_line(write_config: WriteFi
             "teams:\n  - slug: t\n    name: T\n    colour: red\n",
             ":4: teams[0].colour: unknown key 'colour'",
         ),
-        ("schedules: []\n", ":1: schedules: unknown key 'schedules'"),
+        ("runbooks: []\n", ":1: runbooks: unknown key 'runbooks'"),
         (
             "services:\n  - slug: s\n    name: S\n    urgency: medium\n",
             ":4: services[0].urgency: must be 'high' or 'low' (got 'medium')",

@@ -88,7 +88,7 @@ def create_user(
             raise CliError(f"a user with this {what} already exists: {clash.username}")
         session.add(
             User(
-                **spec.model_dump(),
+                **spec.model_dump(exclude={"contact_methods", "notification_rules"}),
                 password_hash=password_hash,
                 created_at=SystemClock().now(),
             )

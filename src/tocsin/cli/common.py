@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from typer import _click
 from typer.core import TyperGroup
 
+from tocsin import crypto
 from tocsin.config.apply import PlanChanged
 from tocsin.config.problems import ConfigError
 from tocsin.db import migrate
@@ -131,6 +132,15 @@ def open_engine(settings: Settings) -> sa.Engine:
         return create_db_engine(url, pool_size=2)
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise CliError(f"invalid database URL: {_first_line(exc)}", 2) from exc
+
+
+def configure_secrets(settings: Settings) -> None:
+    """The key contact-method secrets are encrypted with: TOCSIN_SECRET_KEY, else the key file
+    in the data directory, exactly as the server finds it, so both read the same secrets."""
+    try:
+        crypto.configure(crypto.load_or_create_key(settings.data_dir, settings.secret_key))
+    except crypto.SecretsUnavailable as exc:
+        raise CliError(f"invalid TOCSIN_SECRET_KEY: {exc}", 2) from exc
 
 
 @contextmanager

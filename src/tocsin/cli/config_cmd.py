@@ -14,6 +14,7 @@ from tocsin.cli.common import (
     CliError,
     DatabaseUrlOption,
     DataDirOption,
+    configure_secrets,
     database,
     err,
     load_settings,
@@ -77,7 +78,7 @@ def validate(directory: ConfigDir, json: JsonOption = False) -> None:
         )
         return
     _warn(warnings)
-    summary = ", ".join(f"{n} {key}" for key, n in counts.items())
+    summary = ", ".join(f"{n} {key.replace('_', ' ')}" for key, n in counts.items())
     out.print(f"[green]valid[/green]: {files} file{'s' if files != 1 else ''}, {summary}")
 
 
@@ -96,6 +97,7 @@ def apply(
     """Show the plan of changes, then bring the database to the state the files describe."""
     loaded = load_config(directory)
     settings = load_settings(database_url=database_url, data_dir=data_dir)
+    configure_secrets(settings)
     clock = SystemClock()
     with database(settings) as engine:
         factory = make_session_factory(engine)
@@ -132,6 +134,7 @@ def export(
 ) -> None:
     """Write the database's organisation as YAML that validates and re-applies as a no-op."""
     settings = load_settings(database_url=database_url, data_dir=data_dir)
+    configure_secrets(settings)
     with database(settings) as engine, make_session_factory(engine)() as session:
         if destination == "-":
             sys.stdout.write(export_text(session))

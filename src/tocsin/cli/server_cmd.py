@@ -14,6 +14,7 @@ from tocsin.cli.common import (
     CliError,
     DatabaseUrlOption,
     DataDirOption,
+    configure_secrets,
     database,
     load_settings,
     open_engine,
@@ -47,6 +48,7 @@ def prepare(settings: Settings) -> None:
         if settings.config_dir is None:
             return
         loaded = load_config(settings.config_dir)
+        configure_secrets(settings)
         with make_session_factory(engine)() as session, session.begin():
             plan = apply_config(session, loaded, now=SystemClock().now())
         for warning in plan.warnings:

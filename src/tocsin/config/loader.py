@@ -25,7 +25,7 @@ from tocsin.config.yamlsource import SourceFile, read_yaml
 
 YAML_SUFFIXES = (".yaml", ".yml")
 # Values of these fields are credentials and are never repeated in a message.
-_QUIET_FIELDS = {"key"}
+_QUIET_FIELDS = {"key", "address"}
 
 
 def config_files(root: Path) -> list[Path]:
@@ -53,7 +53,11 @@ def _data_loc(data: Any, loc: tuple[int | str, ...]) -> Loc:
     node = data
     tag_skipped = False
     for part in loc:
-        if not tag_skipped and isinstance(node, dict) and node.get("type") == part:
+        if (
+            not tag_skipped
+            and isinstance(node, dict)
+            and part in (node.get("type"), node.get("kind"))
+        ):
             tag_skipped = True  # the tag of a discriminated union: not in the file
             continue
         tag_skipped = False
@@ -216,6 +220,22 @@ def unset_secret_variables(loaded: LoadedConfig, env: Mapping[str, str]) -> list
                         warning=True,
                     )
                 )
+    for index, user in enumerate(loaded.config.users):
+        for position, method in enumerate(user.contact_methods or []):
+            named = [("address_env", method.address_env)] if method.address_env else []
+            named += [(f"options_env.{k}", v) for k, v in sorted(method.options_env.items())]
+            for where, var in named:
+                if not env.get(var):
+                    warnings.append(
+                        loaded.locator.problem(
+                            "users",
+                            index,
+                            ("contact_methods", position, *where.split(".")),
+                            f"environment variable {var} is not set; apply needs it to create "
+                            "this contact method or change its secret",
+                            warning=True,
+                        )
+                    )
     return warnings
 
 

@@ -36,6 +36,8 @@ class FieldChange:
         if isinstance(self.old, list) and isinstance(self.new, list):
             added = [f"+{v}" for v in self.new if v not in self.old]
             removed = [f"-{v}" for v in self.old if v not in self.new]
+            if not added and not removed:  # the same items in another order
+                return f"{self.field}: {_show(self.old)} -> {_show(self.new)}"
             return f"{self.field}: {' '.join(added + removed)}"
         if self.old is None:
             return f"{self.field}: {_show(self.new)}"

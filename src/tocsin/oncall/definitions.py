@@ -272,14 +272,17 @@ class SupportHours(Shape):
         description="Weekdays with support hours."
     )
     start: TimeOfDay
-    end: TimeOfDay
+    end: TimeOfDay = Field(description="Before start: the window runs past midnight.")
 
     @model_validator(mode="after")
     def _normalise(self) -> SupportHours:
         if len(set(self.days)) != len(self.days):
             raise ValueError("days lists a weekday twice")
-        if parse_time(self.end) <= parse_time(self.start):
-            raise ValueError("support hours must end after they start on the same day")
+        if parse_time(self.end) == parse_time(self.start):
+            raise ValueError(
+                "support hours start and end at the same time: a window needs a length "
+                "(leave support_hours out to page at any time)"
+            )
         self.days = sorted(int(day) for day in self.days)
         return self
 

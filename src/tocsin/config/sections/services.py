@@ -38,6 +38,7 @@ from tocsin.config.problems import Problem
 from tocsin.config.secrets import placeholder_env, redact, resolve_auth
 from tocsin.config.sections.base import ExportNotes
 from tocsin.incidents.models import Incident
+from tocsin.oncall.definitions import SupportHours
 from tocsin.orgs.models import Integration, Service, Team
 
 _grouping = TypeAdapter[Any](Grouping)
@@ -53,6 +54,7 @@ def _service_desired(spec: ServiceSpec) -> dict[str, Any]:
         "auto_resolve_seconds": spec.auto_resolve_seconds,
         "ack_timeout_seconds": spec.ack_timeout_seconds,
         "grouping": spec.grouping.model_dump(mode="json", exclude_none=True),
+        "support_hours": spec.support_hours.stored() if spec.support_hours else None,
     }
 
 
@@ -66,7 +68,18 @@ def _service_current(row: Service, team_slugs: dict[int, str]) -> dict[str, Any]
         "auto_resolve_seconds": row.auto_resolve_seconds,
         "ack_timeout_seconds": row.ack_timeout_seconds,
         "grouping": row.grouping,
+        "support_hours": _stored_hours(row.support_hours),
     }
+
+
+def _stored_hours(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Stored support hours in the files' key order (JSONB keeps its own), for plans."""
+    if value is None:
+        return None
+    try:
+        return SupportHours.model_validate(value).stored()
+    except ValueError:
+        return value
 
 
 def _options_diff(current: dict[str, Any], desired: dict[str, Any]) -> list[FieldChange]:
@@ -96,6 +109,7 @@ class ServicesSection:
     def check(self, config: OrgConfig, at: Locator) -> list[Problem]:
         problems: list[Problem] = []
         teams = {t.slug for t in config.teams}
+        policies = {p.slug for p in config.escalation_policies}
         keys: dict[str, str] = {}
         for index, service in enumerate(config.services):
             if service.team is not None and service.team not in teams:
@@ -105,6 +119,16 @@ class ServicesSection:
                         index,
                         ("team",),
                         f"unknown team {service.team!r}: no file lists it under 'teams'",
+                    )
+                )
+            if service.escalation_policy is not None and service.escalation_policy not in policies:
+                problems.append(
+                    at.problem(
+                        "services",
+                        index,
+                        ("escalation_policy",),
+                        f"unknown escalation policy {service.escalation_policy!r}: no file "
+                        "lists it under 'escalation_policies'",
                     )
                 )
             names: set[str] = set()
@@ -413,6 +437,8 @@ class ServicesSection:
             )
             values = _service_current(row, team_slugs)
             values["grouping"] = _grouping.validate_python(row.grouping or {"type": "none"})
+            if row.support_hours is not None:
+                values["support_hours"] = SupportHours.model_validate(row.support_hours)
             out.append(
                 ServiceSpec(
                     slug=row.slug,

@@ -1,4 +1,5 @@
-"""users: who can be paged and who may act. Passwords and tokens are never configured here."""
+"""users: who can be paged and who may act, and how each wants to be paged (contact methods
+and notification rules, see contacts.py). Passwords and tokens are never configured here."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from tocsin.config.located import Locator
 from tocsin.config.models import OrgConfig, UserSpec
 from tocsin.config.plan import Change, Context, FieldChange, diff_fields
 from tocsin.config.problems import Problem
+from tocsin.config.sections import contacts
 from tocsin.config.sections.base import ExportNotes
 from tocsin.orgs.models import User
 
@@ -22,11 +24,18 @@ def _desired(spec: UserSpec) -> dict[str, Any]:
         "email": spec.email,
         "role": spec.role,
         "time_zone": spec.time_zone,
+        "handoff_notice_minutes": spec.handoff_notice_minutes,
     }
 
 
 def _current(row: User) -> dict[str, Any]:
-    return {"name": row.name, "email": row.email, "role": row.role, "time_zone": row.time_zone}
+    return {
+        "name": row.name,
+        "email": row.email,
+        "role": row.role,
+        "time_zone": row.time_zone,
+        "handoff_notice_minutes": row.handoff_notice_minutes,
+    }
 
 
 class UsersSection:
@@ -56,6 +65,8 @@ class UsersSection:
                 )
             else:
                 seen[email] = index
+            for loc, message in contacts.check_user(user):
+                problems.append(at.problem("users", index, loc, message))
         return problems
 
     def plan(self, session: Session, config: OrgConfig, ctx: Context) -> list[Change]:
@@ -99,11 +110,20 @@ class UsersSection:
                         desired=desired,
                     )
                 )
+        changes += contacts.plan_methods(session, config, ctx, deleted)
+        changes += contacts.plan_rules(session, config, ctx)
         return changes
 
     def execute(self, session: Session, change: Change, ctx: Context) -> None:
-        if change.action == "create":
-            session.add(User(username=change.name, created_at=ctx.now, **change.desired))
+        if change.kind in (contacts.METHOD, contacts.RULES):
+            contacts.execute(session, change, ctx)
+        elif change.action == "create":
+            row = User(username=change.name, created_at=ctx.now, **change.desired)
+            session.add(row)
+            if change.desired["handoff_notice_minutes"] is None:
+                # The column's default fills in an explicit None on insert: clear it after.
+                session.flush()
+                row.handoff_notice_minutes = None
         elif change.action == "update":
             row = session.get_one(User, change.target_id)
             for name, value in change.desired.items():
@@ -113,4 +133,13 @@ class UsersSection:
 
     def export(self, session: Session, notes: ExportNotes) -> list[BaseModel]:
         rows = session.scalars(sa.select(User).order_by(User.username))
-        return [UserSpec(username=r.username, **_current(r)) for r in rows]
+        rules = contacts.current_rules(session)
+        return [
+            UserSpec(
+                username=r.username,
+                **_current(r),
+                contact_methods=contacts.export_methods(session, r, notes),
+                notification_rules=contacts.export_rules(r, rules),
+            )
+            for r in rows
+        ]
