@@ -1,4 +1,4 @@
-"""`tocsin incidents list|show|ack|resolve` against the REST API."""
+"""`tocsin incidents list|show|ack|resolve|escalate|reassign|mobilise` against the REST API."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tocsin.cli.client import DEFAULT_URL, ApiClient, TokenOption, UrlOption
-from tocsin.cli.common import out, print_json
+from tocsin.cli.common import CliError, out, print_json
 
 app = typer.Typer(help="Incidents on a Tocsin server.", no_args_is_help=True)
 
@@ -184,3 +184,81 @@ def resolve(
         print_json(incident)
         return
     out.print(f"incident {incident_id} resolved by {incident.get('resolved_by')}", markup=False)
+
+
+@app.command()
+def escalate(
+    incident_id: IncidentId,
+    level: Annotated[
+        int | None,
+        typer.Option("--level", min=1, help="The level to page (1 is the first); default: next."),
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Page the next level of the incident's escalation policy now (or --level N)."""
+    incident = _act(url, token, incident_id, "escalate", {"level": level} if level else None)
+    if json:
+        print_json(incident)
+        return
+    policy = incident.get("escalation_policy")
+    where = f" of {policy}" if policy else ""
+    out.print(
+        f"incident {incident_id} escalated to level {incident.get('escalation_level')}{where}",
+        markup=False,
+    )
+
+
+@app.command()
+def reassign(
+    incident_id: IncidentId,
+    user: Annotated[str, typer.Option("--user", help="Username of the new assignee.")],
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Hand the incident to someone else; they are paged and must acknowledge it again."""
+    incident = _act(url, token, incident_id, "reassign", {"user": user})
+    if json:
+        print_json(incident)
+        return
+    out.print(f"incident {incident_id} reassigned to {incident.get('assignee')}", markup=False)
+
+
+@app.command()
+def mobilise(
+    incident_id: IncidentId,
+    users: Annotated[
+        list[str] | None, typer.Option("--user", help="A username; repeat for several.")
+    ] = None,
+    schedules: Annotated[
+        list[str] | None,
+        typer.Option("--schedule", help="Whoever is on call in this schedule; repeatable."),
+    ] = None,
+    teams: Annotated[
+        list[str] | None, typer.Option("--team", help="Every member of this team; repeatable.")
+    ] = None,
+    message: Annotated[
+        str | None, typer.Option("--message", "-m", help="Why they are needed.")
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Page more responders into the incident: users, schedules' on-call, whole teams."""
+    if not (users or schedules or teams):
+        raise CliError("name at least one --user, --schedule or --team", 2)
+    body: dict[str, Any] = {
+        "users": users or [],
+        "schedules": schedules or [],
+        "teams": teams or [],
+    }
+    if message:
+        body["message"] = message
+    answer = _act(url, token, incident_id, "mobilise", body)
+    if json:
+        print_json(answer)
+        return
+    paged = ", ".join(answer.get("paged") or []) or "nobody could be reached"
+    out.print(f"incident {incident_id}: paged {paged}", markup=False)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import typer
 
 from tocsin import __version__
-from tocsin.cli import access_cmd, config_cmd, demo, events_cmd, incidents_cmd, server_cmd
+from tocsin.cli import (
+    access_cmd,
+    config_cmd,
+    demo,
+    events_cmd,
+    incidents_cmd,
+    oncall_cmd,
+    server_cmd,
+)
 from tocsin.cli.common import TocsinGroup
 
 app = typer.Typer(
@@ -39,6 +47,8 @@ app.command()(demo.demo)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(events_cmd.app, name="event")
 app.add_typer(incidents_cmd.app, name="incidents")
+app.add_typer(oncall_cmd.app, name="oncall")
+app.command()(oncall_cmd.page)
 app.add_typer(access_cmd.user_app, name="user")
 app.add_typer(access_cmd.token_app, name="token")
 
