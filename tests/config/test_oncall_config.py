@@ -548,3 +548,26 @@ def test_export_round_trips_without_secrets(factory: sessionmaker[Session], tmp_
         "-: users[0].contact_methods[0]: TOCSIN_ALICE_HOOK_ADDRESS, TOCSIN_ALICE_HOOK_SECRET",
         "-: users[0].contact_methods[2]: TOCSIN_ALICE_PHONE_ADDRESS",
     ]
+
+
+def test_the_examples_reach_someone_for_every_urgent_service(
+    factory: sessionmaker[Session],
+) -> None:
+    from tocsin.oncall.service import service_gaps
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    loaded = load_config(examples)
+    config = loaded.config
+    assert {s.time_zone for s in config.schedules} == {"Europe/Berlin", "America/New_York"}
+    assert all(s.escalation_policy for s in config.services)
+    assert any(s.support_hours for s in config.services if s.urgency == "low")
+    assert all(u.contact_methods and u.notification_rules for u in config.users)
+    apply(factory, loaded, env={})
+    with factory() as s:
+        for service in s.scalars(sa.select(Service).where(Service.urgency == "high")):
+            # Follow the sun, a weekly primary and secondary: two weeks without a gap, also
+            # across the US and EU daylight-saving changes in March.
+            for start in (NOW, datetime(2026, 3, 2, tzinfo=UTC)):
+                assert service_gaps(s, service, start, start + timedelta(days=28)) == [], (
+                    service.slug
+                )

@@ -129,11 +129,11 @@ def feed_window(now: datetime) -> tuple[datetime, datetime]:
     return day - FEED_PAST, day + FEED_AHEAD
 
 
-def _shifts(session: Session, schedule: Schedule, now: datetime) -> ScheduleShifts:
+def _shifts(session: Session, schedules: list[Schedule], now: datetime) -> list[ScheduleShifts]:
     lo, hi = feed_window(now)
-    shifts = oncall.schedule_shifts(session, schedule, lo, hi)
+    rendered = oncall.schedules_shifts(session, schedules, lo, hi)
     # The id, not the slug: renaming a schedule keeps every event's UID.
-    return ScheduleShifts(key=f"schedule-{schedule.id}", name=schedule.name, shifts=shifts)
+    return [ScheduleShifts(f"schedule-{s.id}", s.name, rendered[s.id]) for s in schedules]
 
 
 def _calendar(body: bytes) -> Response:
@@ -155,7 +155,7 @@ def user_feed(
     """The token holder's shifts across every schedule, a week back and 60 days ahead."""
     user = _holder(session, token)
     now = runtime.clock.now()
-    feeds = [_shifts(session, s, now) for s in schedules_of_user(session, user.id)]
+    feeds = _shifts(session, schedules_of_user(session, user.id), now)
     return _calendar(user_calendar(user.id, feeds, generated_at=now, user_name=user.name))
 
 
@@ -176,7 +176,7 @@ def schedule_feed(
     if schedule is None:
         raise _not_found()
     now = runtime.clock.now()
-    shifts = _shifts(session, schedule, now)
+    [shifts] = _shifts(session, [schedule], now)
     wanted = {s.user for s in shifts.shifts}
     names: dict[UserId, str] = {
         row.id: row.name

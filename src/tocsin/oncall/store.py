@@ -138,18 +138,21 @@ def layer_views(session: Session, schedules: Sequence[Schedule]) -> dict[int, li
 
 def schedules_of_user(session: Session, user_id: int) -> list[Schedule]:
     """Schedules in which the user takes turns or has an override."""
-    found: dict[int, Schedule] = {}
-    for schedule in session.scalars(sa.select(Schedule).order_by(Schedule.id)):
-        if any(user_id in (layer.members or []) for layer in schedule.layers):
-            found[schedule.id] = schedule
-    overridden = session.scalars(
-        sa.select(ScheduleOverride.schedule_id).where(ScheduleOverride.user_id == user_id)
-    ).all()
-    for schedule_id in set(overridden) - set(found):
-        other = session.get(Schedule, schedule_id)
-        if other is not None:
-            found[schedule_id] = other
-    return [found[k] for k in sorted(found)]
+    ids = {
+        layer.schedule_id
+        for layer in session.scalars(sa.select(ScheduleLayer))
+        if user_id in (layer.members or [])
+    }
+    ids.update(
+        session.scalars(
+            sa.select(ScheduleOverride.schedule_id).where(ScheduleOverride.user_id == user_id)
+        )
+    )
+    if not ids:
+        return []
+    return list(
+        session.scalars(sa.select(Schedule).where(Schedule.id.in_(ids)).order_by(Schedule.id))
+    )
 
 
 # ---- escalation levels ----------------------------------------------------------------------
