@@ -84,7 +84,9 @@ class _Batch:
     services: dict[int, Service] = field(default_factory=dict)
     integrations: dict[int, Integration] = field(default_factory=dict)
     open_alerts: dict[tuple[int, str], Alert] = field(default_factory=dict)
-    new_alerts: list[tuple[Alert, int, str]] = field(default_factory=list)
+    # Opened in this batch and not yet written: inserted together by settle().
+    new_incidents: list[tuple[Incident, Service, str]] = field(default_factory=list)
+    new_alerts: list[tuple[Alert, Incident, int, str]] = field(default_factory=list)
 
     def load(self, events: Sequence[PendingEvent]) -> None:
         session = self.session
@@ -109,6 +111,32 @@ class _Batch:
                 )
             ):
                 self.open_alerts[(alert.service_id, alert.dedup_key)] = alert
+
+    def settle(self) -> None:
+        """Write what the batch opened: incidents first (alerts and the timeline need their
+        ids), announce them (timers, escalation), then alerts and their timeline entries."""
+        if not self.new_alerts and not self.new_incidents:
+            return
+        session = self.session
+        session.flush()
+        for incident, service, actor in self.new_incidents:
+            incidents.announce(session, incident, service=service, now=self.now, actor=actor)
+        for alert, incident, _event_id, _actor in self.new_alerts:
+            alert.incident_id = incident.id
+            session.add(alert)
+        session.flush()
+        for alert, incident, event_id, actor in self.new_alerts:
+            timeline.append(
+                session,
+                incident_id=incident.id,
+                at=alert.created_at,
+                kind="alert.triggered",
+                actor=actor,
+                message=f"Alert {alert.summary[:200]} ({alert.severity})",
+                data={"alert_id": alert.id, "dedup_key": alert.dedup_key, "event_id": event_id},
+            )
+        self.new_incidents.clear()
+        self.new_alerts.clear()
 
     def open_alert(self, service_id: int, dedup_key: str | None) -> Alert | None:
         alert = self.open_alerts.get((service_id, dedup_key or ""))
@@ -177,7 +205,8 @@ def _apply_all(
         outcomes.append(apply_event(batch, event))
         if deadline is not None and time.monotonic() > deadline:
             break
-    _flush_new_alerts(batch)
+    batch.settle()
+    session.flush()
     return outcomes
 
 
@@ -188,25 +217,6 @@ def _apply_alone(session: Session, event: PendingEvent, now: datetime) -> _Outco
     except Exception as exc:  # one bad event must not block the queue behind it
         log.exception("event %s failed", event.id)
         return _Outcome(event.id, "failed", f"{type(exc).__name__}: {exc}")
-
-
-def _flush_new_alerts(batch: _Batch) -> None:
-    """Insert the batch's new alerts together, then their timeline entries (they need ids)."""
-    if not batch.new_alerts:
-        return
-    batch.session.flush()
-    for alert, event_id, actor in batch.new_alerts:
-        assert alert.incident_id is not None
-        timeline.append(
-            batch.session,
-            incident_id=alert.incident_id,
-            at=alert.created_at,
-            kind="alert.triggered",
-            actor=actor,
-            message=f"Alert {alert.summary[:200]} ({alert.severity})",
-            data={"alert_id": alert.id, "dedup_key": alert.dedup_key, "event_id": event_id},
-        )
-    batch.session.flush()
 
 
 def apply_event(batch: _Batch, event: PendingEvent) -> _Outcome:
@@ -244,7 +254,6 @@ def _open_alert(batch: _Batch, event: PendingEvent, service: Service, actor: str
     alert = Alert(
         service_id=service.id,
         integration_id=event.integration_id,
-        incident_id=incident.id,
         dedup_key=event.dedup_key or "",
         status="triggered",
         summary=summary[:1024],
@@ -255,9 +264,8 @@ def _open_alert(batch: _Batch, event: PendingEvent, service: Service, actor: str
         last_event_at=event.received_at,
         event_count=1,
     )
-    batch.session.add(alert)
     batch.open_alerts[(service.id, alert.dedup_key)] = alert
-    batch.new_alerts.append((alert, event.id, actor))
+    batch.new_alerts.append((alert, incident, event.id, actor))
     incident.alert_count += 1
     incident.last_alert_at = event.received_at
     if SEVERITY_RANK.get(severity, 3) > SEVERITY_RANK.get(incident.severity, 3):
@@ -291,20 +299,22 @@ def _incident_for(
         existing = batch.session.scalars(query).first()
         if existing is not None:
             return existing
-    return incidents.open_incident(
+    incident = incidents.new_incident(
         batch.session,
         service=service,
         title=summary,
         severity=severity,
         now=batch.now,
-        actor=actor,
         group_key=target.key,
     )
+    batch.new_incidents.append((incident, service, actor))
+    return incident
 
 
 def _acknowledge_alert(batch: _Batch, event: PendingEvent, alert: Alert, actor: str) -> _Outcome:
     if alert.status == "acknowledged":
         return _Outcome(event.id, "processed", "alert {alert} was already acknowledged", alert)
+    batch.settle()
     alert.status = "acknowledged"
     alert.acknowledged_at = batch.now
     incident = batch.session.get(Incident, alert.incident_id) if alert.incident_id else None
@@ -315,6 +325,7 @@ def _acknowledge_alert(batch: _Batch, event: PendingEvent, alert: Alert, actor: 
 
 def _resolve_alert(batch: _Batch, event: PendingEvent, alert: Alert, actor: str) -> _Outcome:
     session = batch.session
+    batch.settle()
     alert.status = "resolved"
     alert.resolved_at = batch.now
     incident = session.get(Incident, alert.incident_id) if alert.incident_id else None

@@ -64,18 +64,19 @@ def _schedule_timers(session: Session, incident: Incident, now: datetime) -> Non
         )
 
 
-def open_incident(
+def new_incident(
     session: Session,
     *,
     service: Service,
     title: str,
     severity: str,
     now: datetime,
-    actor: str,
     group_key: str | None = None,
     urgency: str | None = None,
     priority: str | None = None,
 ) -> Incident:
+    """Add an incident without flushing it, so that many can be inserted together; call
+    ``announce`` for it once it has an id (after the next flush)."""
     incident = Incident(
         service_id=service.id,
         title=title[:1024],
@@ -91,7 +92,14 @@ def open_incident(
         generation=1,
     )
     session.add(incident)
-    session.flush()  # the id is needed by the timeline and the timers
+    return incident
+
+
+def announce(
+    session: Session, incident: Incident, *, service: Service, now: datetime, actor: str
+) -> None:
+    """The opening entry on the timeline, then timers and lifecycle hooks (escalation)."""
+    assert incident.id is not None, "announce() needs a flushed incident"
     timeline.append(
         session,
         incident_id=incident.id,
@@ -99,9 +107,35 @@ def open_incident(
         kind="incident.triggered",
         actor=actor,
         message=f"Incident opened on service {service.name}: {incident.title}",
-        data={"urgency": incident.urgency, "severity": severity},
+        data={"urgency": incident.urgency, "severity": incident.severity},
     )
     _changed(session, incident, None, now, bump=False)
+
+
+def open_incident(
+    session: Session,
+    *,
+    service: Service,
+    title: str,
+    severity: str,
+    now: datetime,
+    actor: str,
+    group_key: str | None = None,
+    urgency: str | None = None,
+    priority: str | None = None,
+) -> Incident:
+    incident = new_incident(
+        session,
+        service=service,
+        title=title,
+        severity=severity,
+        now=now,
+        group_key=group_key,
+        urgency=urgency,
+        priority=priority,
+    )
+    session.flush()
+    announce(session, incident, service=service, now=now, actor=actor)
     return incident
 
 
