@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -37,6 +38,30 @@ def _changed(
     _schedule_timers(session, incident, now)
     for hook in LIFECYCLE_HOOKS:
         hook(session, incident, previous, now)
+
+
+def _transition(
+    session: Session,
+    incident: Incident,
+    previous: str | None,
+    now: datetime,
+    *,
+    kind: str,
+    actor: str,
+    message: str,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Record a state change on the timeline, then bump the generation and reset timers."""
+    timeline.append(
+        session,
+        incident_id=incident.id,
+        at=now,
+        kind=kind,
+        actor=actor,
+        message=message,
+        data=data,
+    )
+    _changed(session, incident, previous, now)
 
 
 def _schedule_timers(session: Session, incident: Incident, now: datetime) -> None:
@@ -146,15 +171,15 @@ def acknowledge(session: Session, incident: Incident, *, now: datetime, actor: s
     incident.status = "acknowledged"
     incident.acknowledged_at = now
     incident.acknowledged_by = actor
-    timeline.append(
+    _transition(
         session,
-        incident_id=incident.id,
-        at=now,
+        incident,
+        "triggered",
+        now,
         kind="incident.acknowledged",
         actor=actor,
         message=f"Acknowledged by {actor}",
     )
-    _changed(session, incident, "triggered", now)
     return True
 
 
@@ -173,15 +198,15 @@ def resolve(
         .where(Alert.incident_id == incident.id, Alert.status != "resolved")
         .values(status="resolved", resolved_at=now)
     )
-    timeline.append(
+    _transition(
         session,
-        incident_id=incident.id,
-        at=now,
+        incident,
+        previous,
+        now,
         kind="incident.resolved",
         actor=actor,
         message=f"Resolved by {actor}" + (f": {reason}" if reason else ""),
     )
-    _changed(session, incident, previous, now)
     return True
 
 
@@ -194,15 +219,15 @@ def retrigger(
     incident.status = "triggered"
     incident.acknowledged_at = None
     incident.acknowledged_by = None
-    timeline.append(
+    _transition(
         session,
-        incident_id=incident.id,
-        at=now,
+        incident,
+        "acknowledged",
+        now,
         kind="incident.retriggered",
         actor=actor,
         message=reason,
     )
-    _changed(session, incident, "acknowledged", now)
     return True
 
 
@@ -217,16 +242,16 @@ def reassign(
     incident.status = "triggered"
     incident.acknowledged_at = None
     incident.acknowledged_by = None
-    timeline.append(
+    _transition(
         session,
-        incident_id=incident.id,
-        at=now,
+        incident,
+        previous,
+        now,
         kind="incident.reassigned",
         actor=actor,
         message=f"Reassigned to {user.username}",
         data={"user_id": user.id},
     )
-    _changed(session, incident, previous, now)
     return True
 
 
