@@ -109,6 +109,8 @@ SELF_SERVICE: list[Call] = [
     ("GET", "/api/v1/users/olga/notification-rules", None),
     ("POST", "/api/v1/users/olga/notification-rules", {"urgency": "high", "contact_method": "x"}),
     ("DELETE", "/api/v1/users/olga/notification-rules/{rule}", None),
+    ("GET", "/api/v1/users/olga/notification-settings", None),
+    ("PATCH", "/api/v1/users/olga/notification-settings", {"handoff_notice_minutes": 30}),
     ("POST", "/api/v1/users/olga/calendar-token", None),
     ("DELETE", "/api/v1/users/olga/calendar-token", None),
 ]

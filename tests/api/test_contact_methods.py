@@ -13,6 +13,7 @@ from tests.api.conftest import Tokens, assert_error, walk
 from tests.api.test_authorization import snapshot
 from tests.conftest import Org
 from tocsin.notify.models import ContactMethod, Notification, NotificationRule
+from tocsin.orgs.models import User
 from tocsin.runtime import Runtime
 
 ALICE = "/api/v1/users/alice"
@@ -278,3 +279,28 @@ def test_a_test_notification_is_queued(
         assert "user:alice" in str(row.message)
     r = client.post(f"{ALICE}/contact-methods/999999/test", headers=tokens.responder)
     assert_error(r, 404, "no contact method")
+
+
+def test_hand_off_notice_settings(
+    client: TestClient, tokens: Tokens, org: Org, runtime: Runtime
+) -> None:
+    url = f"{ALICE}/notification-settings"
+    assert client.get(url, headers=tokens.responder).json() == {"handoff_notice_minutes": 60}
+    r = client.patch(url, headers=tokens.responder, json={"handoff_notice_minutes": 15})
+    assert r.json() == {"handoff_notice_minutes": 15}
+    # null turns notices off; an admin may change anyone's.
+    r = client.patch(url, headers=tokens.admin, json={"handoff_notice_minutes": None})
+    assert r.json() == {"handoff_notice_minutes": None}
+    with runtime.factory() as s:
+        assert (
+            s.scalars(sa.select(User.handoff_notice_minutes).where(User.id == org.user_id)).one()
+            is None
+        )
+    before = snapshot(runtime)
+    assert_error(
+        client.patch(url, headers=tokens.observer, json={"handoff_notice_minutes": 5}), 403
+    )
+    for bad in (0, 10_081, "soon"):
+        r = client.patch(url, headers=tokens.responder, json={"handoff_notice_minutes": bad})
+        assert_error(r, 422, "handoff_notice_minutes")
+    assert snapshot(runtime) == before

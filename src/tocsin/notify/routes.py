@@ -25,6 +25,8 @@ from tocsin.notify.schemas import (
     ContactMethodUpdate,
     NotificationRuleCreate,
     NotificationRuleOut,
+    NotificationSettings,
+    NotificationSettingsUpdate,
     TestNotificationOut,
 )
 from tocsin.orgs import service as orgs
@@ -247,6 +249,36 @@ def test_contact_method(
         state=notification.state,
         due_at=notification.due_at,
     )
+
+
+# ---- settings ------------------------------------------------------------------------------
+
+
+@router.get(
+    "/notification-settings", response_model=NotificationSettings, tags=["notification rules"]
+)
+def get_settings(
+    username: UsernamePath, principal: Principal = Reader, session: Session = DbRead
+) -> Any:
+    user = _user(session, principal, username)
+    return NotificationSettings(handoff_notice_minutes=user.handoff_notice_minutes)
+
+
+@router.patch(
+    "/notification-settings", response_model=NotificationSettings, tags=["notification rules"]
+)
+def update_settings(
+    username: UsernamePath,
+    body: NotificationSettingsUpdate,
+    principal: Principal = Reader,
+    session: Session = Db,
+) -> Any:
+    """When the configuration files list the user, the next apply sets these from the files."""
+    user = _user(session, principal, username)
+    if "handoff_notice_minutes" in body.changes():
+        user.handoff_notice_minutes = body.handoff_notice_minutes
+    session.flush()
+    return NotificationSettings(handoff_notice_minutes=user.handoff_notice_minutes)
 
 
 # ---- notification rules --------------------------------------------------------------------

@@ -79,6 +79,18 @@ class NotificationRuleOut(BaseModel):
     contact_method: str
 
 
+class NotificationSettings(BaseModel):
+    handoff_notice_minutes: int | None = Field(
+        description="Minutes before a shift starts to tell the user; null: never."
+    )
+
+
+class NotificationSettingsUpdate(PatchModel):
+    nullable = frozenset({"handoff_notice_minutes"})
+
+    handoff_notice_minutes: Annotated[int, Field(ge=1, le=10_080)] | None = None
+
+
 class TestNotificationOut(BaseModel):
     id: int = Field(description="The notification's id in the outbox.")
     contact_method: str
