@@ -236,6 +236,7 @@ def welcome(
         "",
         "Then look at it:",
         f"  TOCSIN_TOKEN={token} tocsin incidents list --url {base}",
+        f"  TOCSIN_TOKEN={token} tocsin oncall --url {base}",
         f"  curl -sS -H 'Authorization: Bearer {token}' {base}/api/v1/incidents",
         "",
         f"Serving on {base} (Ctrl-C stops it)",
