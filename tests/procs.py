@@ -174,6 +174,8 @@ class ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = workdir / f"{name}.log"
         self.extra_env = env
+        # An admin token for the REST API (the bootstrap token this node starts with).
+        self.token = env.get("TOCSIN_BOOTSTRAP_TOKEN") or secrets.token_urlsafe(24)
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServerProcess:
@@ -183,7 +185,7 @@ class ServerProcess:
             **os.environ,
             "TOCSIN_DATABASE_URL": self.db.url,
             "TOCSIN_DATA_DIR": str(self.data_dir),
-            "TOCSIN_BOOTSTRAP_TOKEN": secrets.token_urlsafe(24),
+            "TOCSIN_BOOTSTRAP_TOKEN": self.token,
             "TOCSIN_INGEST_RATE_PER_SECOND": "0",
             "TOCSIN_LOG_LEVEL": "WARNING",
             **self.extra_env,
