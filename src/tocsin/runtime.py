@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +31,11 @@ from tocsin.settings import Settings
 log = logging.getLogger(__name__)
 
 
+# Under sustained intake the processor rests this many times as long as each batch took, so
+# it uses at most a third of the node's time (one Python process shares one core's worth).
+PROCESSING_YIELD_RATIO = 2.0
+
+
 class EventProcessorThread:
     """Drains the accepted-events inbox; woken by each group commit, polling as a fallback."""
 
@@ -40,8 +46,10 @@ class EventProcessorThread:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._last_intake = 0.0
 
     def wake(self, *_: Any) -> None:
+        self._last_intake = time.monotonic()
         self._wake.set()
 
     def start(self) -> None:
@@ -71,10 +79,21 @@ class EventProcessorThread:
             self._wake.wait(self._poll)
             self._wake.clear()
             try:
-                self.drain()
+                self._drain_politely()
             except Exception:
                 log.exception("event processing failed; retrying")
                 self._stop.wait(1.0)
+
+    def _drain_politely(self) -> None:
+        """Drain the inbox, but while events keep arriving take at most a share of the
+        node's time: accepting (what senders wait for) comes first, and the inbox absorbs a
+        burst until intake eases. Processing runs flat out whenever intake is quiet."""
+        while not self._stop.is_set():
+            started = time.monotonic()
+            if process_pending(self._factory, self._clock) == 0:
+                return
+            if self._last_intake > started:
+                self._stop.wait((time.monotonic() - started) * PROCESSING_YIELD_RATIO)
 
 
 class Runtime:
