@@ -4,6 +4,7 @@ scrape time, so every node reports the cluster's queue as it is."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -11,6 +12,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session, sessionmaker
 
+from tocsin.alerts.models import InboundEvent
 from tocsin.clock import Clock
 from tocsin.engine.models import Job
 
@@ -67,14 +69,34 @@ class JobQueueCollector(Collector):
             pending_count = session.scalar(sa.select(sa.func.count()).where(Job.state == "pending"))
             failed_count = session.scalar(sa.select(sa.func.count()).where(Job.state == "failed"))
         due.add_metric([], float(due_count or 0))
-        lag_seconds = 0.0
-        if oldest is not None:
-            if isinstance(oldest, str):  # aggregate results skip the column type on SQLite
-                from datetime import UTC, datetime
-
-                oldest = datetime.fromisoformat(oldest).replace(tzinfo=UTC)
-            lag_seconds = max(0.0, (now - oldest).total_seconds())
-        lag.add_metric([], lag_seconds)
+        lag.add_metric([], _age(now, oldest))
         failed.add_metric([], float(failed_count or 0))
         pending.add_metric([], float(pending_count or 0))
         yield from (due, lag, failed, pending)
+        yield from self._inbox(now)
+
+    def _inbox(self, now: datetime) -> Iterator[GaugeMetricFamily]:
+        """The accepted events not yet turned into alerts: the backlog a burst leaves."""
+        backlog = GaugeMetricFamily(
+            "tocsin_inbox_pending", "Accepted events waiting to be processed"
+        )
+        age = GaugeMetricFamily(
+            "tocsin_inbox_oldest_pending_seconds", "How long the oldest waiting event has waited"
+        )
+        with self._factory() as session:
+            count, oldest = session.execute(
+                sa.select(sa.func.count(), sa.func.min(InboundEvent.received_at)).where(
+                    InboundEvent.status == "pending"
+                )
+            ).one()
+        backlog.add_metric([], float(count or 0))
+        age.add_metric([], _age(now, oldest))
+        yield from (backlog, age)
+
+
+def _age(now: datetime, oldest: datetime | str | None) -> float:
+    if oldest is None:
+        return 0.0
+    if isinstance(oldest, str):  # aggregate results skip the column type on SQLite
+        oldest = datetime.fromisoformat(oldest).replace(tzinfo=UTC)
+    return max(0.0, (now - oldest).total_seconds())
