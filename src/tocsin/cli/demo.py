@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.auth.service import authenticate_token, create_token
 from tocsin.cli.common import CliError, load_settings, open_engine
+from tocsin.cli.demo_mailbox import DemoMailbox
 from tocsin.cli.server_cmd import HostOption, PortOption, prepare, run_server
 from tocsin.clock import SystemClock
 from tocsin.db.engine import make_session_factory
@@ -55,6 +56,15 @@ def demo(
         log_level=os.environ.get("TOCSIN_LOG_LEVEL", "INFO"),
     )
     configure_logging(settings.log_level, json=False)
+    mailbox = None
+    if not settings.smtp_host:
+        mailbox = DemoMailbox(data_dir / "mailbox")
+        if mailbox.start():
+            settings = replace(
+                settings, smtp_host=mailbox.host, smtp_port=mailbox.port, smtp_starttls=False
+            )
+        else:
+            mailbox = None
     prepare(settings)
     engine = open_engine(settings)
     try:
@@ -64,8 +74,17 @@ def demo(
     finally:
         engine.dispose()
     sys.stdout.write(welcome(settings, token, data_dir / TOKEN_FILE, integrations))
+    if mailbox is not None:
+        sys.stdout.write(
+            f"\nPages by email go to a local mailbox: {mailbox.directory}/*.eml, and each is\n"
+            "logged below with its acknowledge link.\n"
+        )
     sys.stdout.flush()
-    run_server(settings)
+    try:
+        run_server(settings)
+    finally:
+        if mailbox is not None:
+            mailbox.stop()
 
 
 def ensure_admin_token(factory: sessionmaker[Session], path: Path) -> str:
