@@ -30,6 +30,8 @@ from tocsin.observability.metrics import JOBS_RUN
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 600.0
+# How soon an idle loop looks again when a job is due but was not claimed.
+RECHECK_SECONDS = 0.05
 MAX_ERROR_CHARS = 4000
 
 
@@ -267,6 +269,8 @@ class Worker:
             return self.poll_seconds
         until = (wake_at - self.clock.now()).total_seconds()
         if until <= 0:
-            # Claimable yet not claimed: another node holds it right now. Poll as usual.
-            return self.poll_seconds
+            # Claimable yet not claimed: it fell due after this loop's last claim, or another
+            # node holds it right now. Look again shortly: waiting a whole poll interval here
+            # made timers up to that late whenever one fell due in between.
+            return min(self.poll_seconds, RECHECK_SECONDS)
         return max(0.01, min(self.poll_seconds, until))
