@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 from tocsin import __version__
 from tocsin.alerts import routes as alert_routes
 from tocsin.api import health, metrics
+from tocsin.api.docs import install_docs
 from tocsin.auth import routes as auth_routes
 from tocsin.errors import install_error_handlers
 from tocsin.incidents import routes as incident_routes
@@ -41,11 +42,12 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
         version=__version__,
         description="Self-hosted incident-response automation.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by install_docs from vendored assets
         redoc_url=None,
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    install_docs(app)
     app.include_router(health.router)
     for router in _routers():
         app.include_router(router)
