@@ -32,6 +32,7 @@ POLICY = {
     "levels": [{"targets": [{"type": "user", "username": "alice"}]}],
 }
 CONTACT = {"name": "mail", "kind": "email", "address": "olga@example.com"}
+SUPPORT_HOURS = {"time_zone": "UTC", "days": [0, 1, 2, 3, 4], "start": "09:00", "end": "17:00"}
 
 RESPONDER_WRITES: list[Call] = [
     ("POST", "/api/v1/incidents/{incident}/acknowledge", None),
@@ -52,7 +53,7 @@ ADMIN_WRITES: list[Call] = [  # in an order where each succeeds for an admin
     ("POST", "/api/v1/users", {"username": "bob", "name": "Bob", "email": "bob@example.com"}),
     ("PATCH", "/api/v1/users/adam", {"name": "Adam B"}),
     ("POST", "/api/v1/services", {"slug": "search", "name": "Search"}),
-    ("PATCH", "/api/v1/services/checkout", {"urgency": "low"}),
+    ("PATCH", "/api/v1/services/checkout", {"urgency": "low", "support_hours": SUPPORT_HOURS}),
     ("POST", "/api/v1/services/checkout/integrations", {"name": "x", "type": "webhook"}),
     ("DELETE", "/api/v1/integrations/{integration}", None),
     ("POST", "/api/v1/schedules", {"slug": "spare", "name": "Spare", "time_zone": "UTC"}),

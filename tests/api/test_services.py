@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import Tokens, assert_error, walk
+from tests.api.conftest import Tokens, assert_error, trigger, walk
 from tests.conftest import Org
 from tocsin.orgs.models import Integration, Service
 from tocsin.runtime import Runtime
@@ -21,9 +21,25 @@ def new_service(**fields: Any) -> dict[str, Any]:
     return {"slug": "search", "name": "Search", **fields}
 
 
+def add_policy(client: TestClient, tokens: Tokens, slug: str) -> None:
+    body = {
+        "slug": slug,
+        "name": slug.title(),
+        "levels": [{"targets": [{"type": "user", "username": "alice"}]}],
+    }
+    r = client.post("/api/v1/escalation-policies", headers=tokens.admin, json=body)
+    assert r.status_code == 201, r.text
+
+
+def stored_service(rt: Runtime, slug: str) -> Service | None:
+    with rt.factory() as s:
+        return s.scalars(sa.select(Service).where(Service.slug == slug)).one_or_none()
+
+
 def test_create_get_list_update_delete(
     client: TestClient, org: Org, tokens: Tokens, runtime: Runtime
 ) -> None:
+    add_policy(client, tokens, "payments-primary")
     body = new_service(
         team="payments",
         escalation_policy="payments-primary",
@@ -287,3 +303,129 @@ def test_a_deleted_key_stops_working_at_once(
     assert enqueue() == 202
     assert client.delete(f"{URL}/checkout", headers=tokens.admin).status_code == 204
     assert 400 <= enqueue() < 500
+
+
+BERLIN_OFFICE = {
+    "time_zone": "Europe/Berlin",
+    "days": [0, 1, 2, 3, 4],
+    "start": "09:00",
+    "end": "17:00",
+}
+
+
+def test_support_hours_are_set_shown_and_cleared(
+    client: TestClient, org: Org, tokens: Tokens, runtime: Runtime
+) -> None:
+    hours = {
+        "time_zone": "Europe/Berlin",
+        "days": ["fri", 0, "tuesday"],
+        "start": "09:00",
+        "end": "17:30",
+    }
+    r = client.post(URL, headers=tokens.admin, json=new_service(support_hours=hours))
+    assert r.status_code == 201, r.text
+    # Shown, and stored for the escalation engine, in the one normalised form.
+    normalised = {"time_zone": "Europe/Berlin", "days": [0, 1, 4], "start": "09:00", "end": "17:30"}
+    assert r.json()["support_hours"] == normalised
+    assert (
+        client.get(f"{URL}/search", headers=tokens.observer).json()["support_hours"] == normalised
+    )
+    stored = stored_service(runtime, "search")
+    assert stored is not None and stored.support_hours == normalised
+
+    # A window may run past midnight; other fields leave the hours alone.
+    night = {"time_zone": "UTC", "days": [5, 6], "start": "22:00", "end": "06:00"}
+    r = client.patch(f"{URL}/search", headers=tokens.admin, json={"support_hours": night})
+    assert r.status_code == 200, r.text
+    assert r.json()["support_hours"] == night
+    r = client.patch(f"{URL}/search", headers=tokens.admin, json={"name": "Site search"})
+    assert r.json()["support_hours"] == night
+
+    r = client.patch(f"{URL}/search", headers=tokens.admin, json={"support_hours": None})
+    assert r.status_code == 200, r.text
+    assert r.json()["support_hours"] is None
+    stored = stored_service(runtime, "search")
+    assert stored is not None and stored.support_hours is None
+    # Without support hours, as before.
+    assert client.get(f"{URL}/checkout", headers=tokens.observer).json()["support_hours"] is None
+
+
+def test_bad_support_hours_are_refused_and_nothing_is_written(
+    client: TestClient, org: Org, tokens: Tokens, runtime: Runtime
+) -> None:
+    h = tokens.admin
+    assert (
+        client.patch(
+            f"{URL}/checkout", headers=h, json={"support_hours": BERLIN_OFFICE}
+        ).status_code
+        == 200
+    )
+    bad = [
+        ({**BERLIN_OFFICE, "time_zone": "Mars/Olympus"}, "time zone"),
+        ({**BERLIN_OFFICE, "days": []}, "days"),
+        ({**BERLIN_OFFICE, "days": [0, 0]}, "twice"),
+        ({**BERLIN_OFFICE, "days": [7]}, "days"),
+        ({**BERLIN_OFFICE, "days": ["someday"]}, "days"),
+        ({**BERLIN_OFFICE, "start": "25:00"}, "start"),
+        ({**BERLIN_OFFICE, "end": "09:00"}, "same time"),
+        ({**BERLIN_OFFICE, "lunch": "12:00"}, "lunch"),
+        ({key: v for key, v in BERLIN_OFFICE.items() if key != "start"}, "start"),
+        ("office hours", "support_hours"),
+    ]
+    for hours, fragment in bad:
+        r = client.post(URL, headers=h, json=new_service(support_hours=hours))
+        error = assert_error(r, 422, fragment)
+        assert all(d["field"].startswith("support_hours") for d in error["details"]), error
+        r = client.patch(f"{URL}/checkout", headers=h, json={"support_hours": hours, "name": "X"})
+        assert_error(r, 422, fragment)
+    assert stored_service(runtime, "search") is None
+    checkout = stored_service(runtime, "checkout")
+    assert checkout is not None
+    assert (checkout.name, checkout.support_hours) == ("Checkout", BERLIN_OFFICE)
+
+
+def test_low_urgency_set_over_the_api_waits_for_support_hours(
+    client: TestClient, org: Org, tokens: Tokens, runtime: Runtime
+) -> None:
+    """What the API stores is what the escalation engine reads."""
+    add_policy(client, tokens, "ops")
+    new_york = {**BERLIN_OFFICE, "time_zone": "America/New_York"}
+    patch = {"escalation_policy": "ops", "urgency": "low", "support_hours": new_york}
+    assert client.patch(f"{URL}/checkout", headers=tokens.admin, json=patch).status_code == 200
+    incident = trigger(runtime, org, "after-hours")  # Monday 09:00 UTC: 04:00 in New York
+    timeline = walk(client, f"/api/v1/incidents/{incident.id}/timeline", tokens.observer)
+    assert "waiting for support hours until Mon 5 Jan 2026 09:00 EST" in [
+        e["message"] for e in timeline
+    ]
+
+
+def test_the_escalation_policy_must_exist(
+    client: TestClient, org: Org, tokens: Tokens, runtime: Runtime
+) -> None:
+    h = tokens.admin
+    r = client.post(URL, headers=h, json=new_service(escalation_policy="ghost-policy"))
+    error = assert_error(r, 404, "no escalation policy with slug 'ghost-policy'")
+    assert error["code"] == "not_found"
+    assert stored_service(runtime, "search") is None
+
+    add_policy(client, tokens, "primary")
+    r = client.patch(f"{URL}/checkout", headers=h, json={"escalation_policy": "primary"})
+    assert r.status_code == 200, r.text
+    assert r.json()["escalation_policy"] == "primary"
+    # An unknown policy changes nothing, not even the other fields sent with it.
+    patch = {"escalation_policy": "ghost-policy", "name": "Renamed", "support_hours": BERLIN_OFFICE}
+    assert_error(client.patch(f"{URL}/checkout", headers=h, json=patch), 404, "ghost-policy")
+    checkout = stored_service(runtime, "checkout")
+    assert checkout is not None
+    assert (checkout.escalation_policy, checkout.name, checkout.support_hours) == (
+        "primary",
+        "Checkout",
+        None,
+    )
+
+    r = client.post(URL, headers=h, json=new_service(escalation_policy="primary"))
+    assert r.status_code == 201, r.text
+    assert r.json()["escalation_policy"] == "primary"
+    r = client.patch(f"{URL}/checkout", headers=h, json={"escalation_policy": None})
+    assert r.status_code == 200, r.text
+    assert r.json()["escalation_policy"] is None

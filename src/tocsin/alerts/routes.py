@@ -12,13 +12,14 @@ from sqlalchemy.orm import Session
 from tocsin.alerts.models import Alert
 from tocsin.alerts.schemas import AlertOut
 from tocsin.api.deps import DbRead, Reader
+from tocsin.api.fields import SLUG_PATTERN
 from tocsin.api.pagination import MAX_ID, Page, PageParams, fetch_page, page_params
 from tocsin.auth.routes import BEARER
 from tocsin.auth.service import Principal
 from tocsin.errors import ApiError
 from tocsin.orgs import service as orgs
 from tocsin.orgs.models import Service
-from tocsin.orgs.schemas import SLUG_PATTERN, error_responses
+from tocsin.orgs.schemas import error_responses
 
 router = APIRouter(
     prefix="/api/v1/alerts",

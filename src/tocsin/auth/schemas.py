@@ -7,7 +7,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from tocsin.orgs.schemas import InputModel, Name, Role, Username, no_nul
+from tocsin.api.fields import no_nul
+from tocsin.orgs.schemas import InputModel, Name, Role, Username
 
 
 class TokenCreate(InputModel):

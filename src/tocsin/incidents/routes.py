@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.alerts.models import Alert
 from tocsin.api.deps import Db, DbRead, Reader, Responder, get_runtime
+from tocsin.api.fields import SLUG_PATTERN, USERNAME_PATTERN
 from tocsin.api.pagination import MAX_ID, Page, PageParams, fetch_page, page_params
 from tocsin.auth.routes import BEARER
 from tocsin.auth.service import Principal
@@ -33,7 +34,7 @@ from tocsin.incidents.schemas import (
 )
 from tocsin.orgs import service as orgs
 from tocsin.orgs.models import Service
-from tocsin.orgs.schemas import SLUG_PATTERN, USERNAME_PATTERN, error_responses
+from tocsin.orgs.schemas import error_responses
 from tocsin.runtime import Runtime
 
 router = APIRouter(

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from tocsin.orgs.schemas import InputModel, Username, no_nul
+from tocsin.api.fields import no_nul
+from tocsin.orgs.schemas import InputModel, Username
 
 
 class IncidentOut(BaseModel):

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Response
 from sqlalchemy.orm import Session
 
 from tocsin.api.deps import Db, DbRead, Reader, get_runtime
+from tocsin.api.fields import USERNAME_PATTERN
 from tocsin.api.pagination import MAX_ID, Page, PageParams, fetch_page, page_params
 from tocsin.auth.routes import BEARER
 from tocsin.auth.service import Principal
@@ -31,7 +32,7 @@ from tocsin.notify.schemas import (
 )
 from tocsin.orgs import service as orgs
 from tocsin.orgs.models import User
-from tocsin.orgs.schemas import USERNAME_PATTERN, error_responses
+from tocsin.orgs.schemas import error_responses
 from tocsin.runtime import Runtime
 
 router = APIRouter(

@@ -8,8 +8,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
+from tocsin.api.fields import no_nul
 from tocsin.notify.contacts import ContactKind
-from tocsin.orgs.schemas import InputModel, JsonObject, PatchModel, Urgency, no_nul
+from tocsin.orgs.schemas import InputModel, JsonObject, PatchModel, Urgency
 
 CONTACT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_RULE_DELAY = 24 * 60

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from tocsin.api.fields import USERNAME_PATTERN, no_nul
 from tocsin.oncall.rendering import (
     OVERRIDE,
     WEEKDAYS,
@@ -35,7 +36,6 @@ from tocsin.oncall.rendering import (
     parse_time,
     parse_weekday,
 )
-from tocsin.orgs.schemas import USERNAME_PATTERN, no_nul
 
 MAX_LAYERS = 20
 MAX_MEMBERS = 100

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from tocsin.api.deps import Db, DbRead, Reader, get_runtime
+from tocsin.api.fields import USERNAME_PATTERN
 from tocsin.auth.routes import BEARER
 from tocsin.auth.service import Principal
 from tocsin.errors import ApiError
@@ -33,7 +34,7 @@ from tocsin.oncall.rendering import UserId
 from tocsin.oncall.store import schedules_of_user
 from tocsin.orgs import service as orgs
 from tocsin.orgs.models import User
-from tocsin.orgs.schemas import USERNAME_PATTERN, error_responses
+from tocsin.orgs.schemas import error_responses
 from tocsin.runtime import Runtime
 
 TOKEN_PREFIX = "tcal_"  # noqa: S105 - a public prefix that makes leaked feed tokens greppable

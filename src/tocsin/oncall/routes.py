@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from sqlalchemy.orm import Session
 
 from tocsin.api.deps import Admin, Db, DbRead, Reader, Responder, get_runtime
+from tocsin.api.fields import SLUG_PATTERN
 from tocsin.api.pagination import MAX_ID, Page, PageParams, fetch_page, page_params
 from tocsin.auth.routes import BEARER
 from tocsin.auth.service import Principal
@@ -59,7 +60,7 @@ from tocsin.oncall.store import (
 )
 from tocsin.orgs import service as orgs
 from tocsin.orgs.models import Service, Team, User
-from tocsin.orgs.schemas import SLUG_PATTERN, error_responses
+from tocsin.orgs.schemas import error_responses
 from tocsin.runtime import Runtime
 
 router = APIRouter(

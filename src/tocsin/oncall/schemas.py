@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
+from tocsin.api.fields import no_nul
 from tocsin.incidents.schemas import IncidentOut
 from tocsin.oncall.definitions import (
     MAX_LAYERS,
@@ -16,16 +17,7 @@ from tocsin.oncall.definitions import (
     TimeZoneName,
     check_layers,
 )
-from tocsin.orgs.schemas import (
-    Description,
-    InputModel,
-    Name,
-    PatchModel,
-    Slug,
-    Urgency,
-    Username,
-    no_nul,
-)
+from tocsin.orgs.schemas import Description, InputModel, Name, PatchModel, Slug, Urgency, Username
 
 MAX_LEVELS = 20
 MAX_TARGETS = 50

@@ -11,16 +11,17 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from sqlalchemy.orm import Session
 
 from tocsin.api.deps import Admin, Db, DbRead, Reader, get_runtime
+from tocsin.api.fields import SLUG_PATTERN, USERNAME_PATTERN
 from tocsin.api.pagination import Page, PageParams, fetch_page, page_params
 from tocsin.auth.routes import BEARER
 from tocsin.auth.service import Principal, hash_password, verify_password
 from tocsin.errors import ApiError
 from tocsin.ingest.routes import invalidate_integration
+from tocsin.oncall.definitions import SupportHours
+from tocsin.oncall.lookups import policy_by_slug
 from tocsin.orgs import service as orgs
 from tocsin.orgs.models import Integration, Service, Team, TeamMember, User
 from tocsin.orgs.schemas import (
-    SLUG_PATTERN,
-    USERNAME_PATTERN,
     GroupingOut,
     IntegrationCreate,
     IntegrationOut,
@@ -117,6 +118,9 @@ def services_out(session: Session, services: Sequence[Service]) -> list[ServiceO
             auto_resolve_seconds=s.auto_resolve_seconds,
             ack_timeout_seconds=s.ack_timeout_seconds,
             grouping=GroupingOut.model_validate(s.grouping or {"type": "none"}),
+            support_hours=(
+                SupportHours.model_validate(s.support_hours) if s.support_hours else None
+            ),
             internal=s.internal,
             created_at=s.created_at,
         )
@@ -331,6 +335,15 @@ def _team_id(session: Session, slug: str | None) -> int | None:
     return orgs.team_by_slug(session, slug).id if slug is not None else None
 
 
+def _policy_slug(session: Session, slug: str | None) -> str | None:
+    """The slug of an existing escalation policy (a 404 otherwise), or None."""
+    return policy_by_slug(session, slug).slug if slug is not None else None
+
+
+def _stored_hours(hours: SupportHours | None) -> dict[str, Any] | None:
+    return hours.stored() if hours is not None else None
+
+
 @router.get("/services", response_model=Page[ServiceOut], tags=["services"])
 def list_services(
     _: Principal = Reader, session: Session = DbRead, page: PageParams = Pages
@@ -363,11 +376,12 @@ def create_service(
         name=body.name,
         description=body.description,
         team_id=_team_id(session, body.team),
-        escalation_policy=body.escalation_policy,
+        escalation_policy=_policy_slug(session, body.escalation_policy),
         urgency=body.urgency,
         auto_resolve_seconds=body.auto_resolve_seconds,
         ack_timeout_seconds=body.ack_timeout_seconds,
         grouping=body.grouping.model_dump(exclude_none=True),
+        support_hours=_stored_hours(body.support_hours),
         internal=False,
         created_at=runtime.clock.now(),
     )
@@ -388,8 +402,12 @@ def update_service(
         )
     if "team" in changes:
         service.team_id = _team_id(session, changes.pop("team"))
+    if "escalation_policy" in changes:
+        service.escalation_policy = _policy_slug(session, changes.pop("escalation_policy"))
     if "grouping" in changes:
         service.grouping = changes.pop("grouping").model_dump(exclude_none=True)
+    if "support_hours" in changes:
+        service.support_hours = _stored_hours(changes.pop("support_hours"))
     for name, value in changes.items():
         setattr(service, name, value)
     orgs.flush_or_conflict(session, "the service's new slug is already taken")

@@ -17,22 +17,15 @@ from pydantic import (
     model_validator,
 )
 
+from tocsin.api.fields import SLUG_PATTERN, USERNAME_PATTERN, no_nul
 from tocsin.api.pagination import MAX_ID
+from tocsin.oncall.definitions import SupportHours
 
-SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
-USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 INTEGRATION_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Stored JSON (options, grouping) stays small and within what both databases can hold.
 MAX_JSON_DEPTH = 16
 MAX_JSON_INT = 2**63 - 1
-
-
-def no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; refuse it up front rather than fail in the database.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
 
 
 def storable_json(value: Any, depth: int = 0) -> Any:
@@ -259,16 +252,27 @@ class ServiceCreate(InputModel):
     name: Name
     description: Description = ""
     team: Slug | None = Field(None, description="Slug of the owning team.")
-    escalation_policy: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    escalation_policy: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = (
+        Field(None, description="Slug of an existing escalation policy.")
+    )
     urgency: Urgency = "high"
     auto_resolve_seconds: Seconds | None = None
     ack_timeout_seconds: Seconds | None = None
     grouping: Grouping = Field(default_factory=lambda: GroupingNone(type="none"))
+    support_hours: SupportHours | None = Field(
+        None, description="When low-urgency incidents may page; null: at any time."
+    )
 
 
 class ServiceUpdate(PatchModel):
     nullable = frozenset(
-        {"team", "escalation_policy", "auto_resolve_seconds", "ack_timeout_seconds"}
+        {
+            "team",
+            "escalation_policy",
+            "auto_resolve_seconds",
+            "ack_timeout_seconds",
+            "support_hours",
+        }
     )
 
     slug: Slug | None = None
@@ -280,6 +284,7 @@ class ServiceUpdate(PatchModel):
     auto_resolve_seconds: Seconds | None = None
     ack_timeout_seconds: Seconds | None = None
     grouping: Grouping | None = None
+    support_hours: SupportHours | None = None
 
 
 class ServiceOut(BaseModel):
@@ -293,6 +298,7 @@ class ServiceOut(BaseModel):
     auto_resolve_seconds: int | None
     ack_timeout_seconds: int | None
     grouping: GroupingOut
+    support_hours: SupportHours | None
     internal: bool
     created_at: datetime
 
