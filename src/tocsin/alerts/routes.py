@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import Query
 from sqlalchemy.orm import Session
 
 from tocsin.alerts.models import Alert
 from tocsin.alerts.schemas import AlertOut
 from tocsin.api.deps import DbRead, Reader
 from tocsin.api.fields import SLUG_PATTERN
-from tocsin.api.pagination import MAX_ID, Page, PageParams, fetch_page, page_params
-from tocsin.auth.routes import BEARER
+from tocsin.api.pagination import MAX_ID, Page, PageParams, fetch_page
+from tocsin.api.routing import IdPath, Pages, api_router
 from tocsin.auth.service import Principal
 from tocsin.errors import ApiError
 from tocsin.orgs import service as orgs
 from tocsin.orgs.models import Service
-from tocsin.orgs.schemas import error_responses
 
-router = APIRouter(
-    prefix="/api/v1/alerts",
-    tags=["alerts"],
-    dependencies=[BEARER],
-    responses=error_responses(401, 404, 422),
-)
+router = api_router("/alerts", tags=["alerts"], errors=(404,))
 
 
 def alerts_out(session: Session, rows: Sequence[Alert]) -> list[AlertOut]:
@@ -57,7 +51,7 @@ def alerts_out(session: Session, rows: Sequence[Alert]) -> list[AlertOut]:
 def list_alerts(
     _: Principal = Reader,
     session: Session = DbRead,
-    page: PageParams = Depends(page_params),
+    page: PageParams = Pages,
     service: str | None = Query(None, pattern=SLUG_PATTERN, description="A service slug."),
     status: list[Literal["triggered", "acknowledged", "resolved"]] | None = Query(
         None, description="Repeat to match any of several statuses."
@@ -78,7 +72,7 @@ def list_alerts(
 
 @router.get("/{alert_id}", response_model=AlertOut)
 def get_alert(
-    alert_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    alert_id: IdPath,
     _: Principal = Reader,
     session: Session = DbRead,
 ) -> Any:

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Path, Response
-from fastapi.security import HTTPBearer
+from fastapi import APIRouter, Depends, Response
 from sqlalchemy.orm import Session
 
 from tocsin.api.deps import Db, DbRead, Reader, get_runtime
-from tocsin.api.pagination import MAX_ID, Page, PageParams, fetch_page, page_params
+from tocsin.api.pagination import Page, PageParams, fetch_page
+from tocsin.api.routing import IdPath, Pages, api_router
 from tocsin.auth.models import ApiToken
 from tocsin.auth.schemas import LoginIn, TokenCreate, TokenCreated, TokenOut
 from tocsin.auth.service import ROLE_RANK, Principal, authenticate_password, create_token
@@ -26,16 +26,10 @@ from tocsin.orgs.models import User
 from tocsin.orgs.schemas import error_responses
 from tocsin.runtime import Runtime
 
-# Documents 'Authorization: Bearer' in OpenAPI; api.deps does the actual checking.
-BEARER = Depends(
-    HTTPBearer(auto_error=False, description="An API token: 'Authorization: Bearer tcs_...'")
-)
 LOGIN_TOKEN_LIFETIME = timedelta(days=7)
 _LOGIN_FAILED = "invalid username or password"
 
-router = APIRouter(
-    prefix="/api/v1", tags=["tokens"], dependencies=[BEARER], responses=error_responses(401, 422)
-)
+router = api_router(tags=["tokens"])
 public = APIRouter(prefix="/api/v1", tags=["tokens"])
 # Commit before the response is sent: the token shown must already work.
 
@@ -123,7 +117,7 @@ def _visible_tokens(principal: Principal) -> sa.Select[ApiToken]:
 def list_tokens(
     principal: Principal = Reader,
     session: Session = DbRead,
-    page: PageParams = Depends(page_params),
+    page: PageParams = Pages,
 ) -> Any:
     """Your own tokens; an admin sees everyone's. Never the secrets themselves."""
     rows, cursor = fetch_page(
@@ -134,7 +128,7 @@ def list_tokens(
 
 @router.delete("/tokens/{token_id}", status_code=204, responses=error_responses(404))
 def revoke_token(
-    token_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    token_id: IdPath,
     principal: Principal = Reader,
     session: Session = Db,
     runtime: Runtime = Depends(get_runtime),

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import Body, Depends, Query
 from sqlalchemy.orm import Session
 
 from tocsin.alerts.models import Alert
 from tocsin.api.deps import Db, DbRead, Reader, Responder, get_runtime
 from tocsin.api.fields import SLUG_PATTERN, USERNAME_PATTERN
-from tocsin.api.pagination import MAX_ID, Page, PageParams, fetch_page, page_params
-from tocsin.auth.routes import BEARER
+from tocsin.api.pagination import Page, PageParams, fetch_page
+from tocsin.api.routing import IdPath, Pages, api_router
 from tocsin.auth.service import Principal
 from tocsin.errors import ApiError
 from tocsin.incidents import service as incidents
@@ -37,14 +37,7 @@ from tocsin.orgs.models import Service
 from tocsin.orgs.schemas import error_responses
 from tocsin.runtime import Runtime
 
-router = APIRouter(
-    prefix="/api/v1/incidents",
-    tags=["incidents"],
-    dependencies=[BEARER],
-    responses=error_responses(401, 403, 404, 422),
-)
-# Commit before the response is sent, so a 2xx always means the change is durable.
-IncidentId = Annotated[int, Path(ge=1, le=MAX_ID)]
+router = api_router("/incidents", tags=["incidents"], errors=(403, 404))
 RECENT_ALERTS = 20
 
 
@@ -91,7 +84,7 @@ def _incident(session: Session, incident_id: int, *, lock: bool = False) -> Inci
 def list_incidents(
     _: Principal = Reader,
     session: Session = DbRead,
-    page: PageParams = Depends(page_params),
+    page: PageParams = Pages,
     status: list[Literal["triggered", "acknowledged", "resolved"]] | None = Query(
         None, description="Repeat to match any of several statuses."
     ),
@@ -158,7 +151,7 @@ def _alerts_summary(session: Session, incident_id: int) -> AlertsSummary:
 
 
 @router.get("/{incident_id}", response_model=IncidentDetail)
-def get_incident(incident_id: IncidentId, _: Principal = Reader, session: Session = DbRead) -> Any:
+def get_incident(incident_id: IdPath, _: Principal = Reader, session: Session = DbRead) -> Any:
     incident = _incident(session, incident_id)
     [shown] = incidents_out(session, [incident])
     return IncidentDetail(**shown.model_dump(), alerts=_alerts_summary(session, incident.id))
@@ -168,7 +161,7 @@ def get_incident(incident_id: IncidentId, _: Principal = Reader, session: Sessio
     "/{incident_id}/acknowledge", response_model=IncidentOut, responses=error_responses(409)
 )
 def acknowledge(
-    incident_id: IncidentId,
+    incident_id: IdPath,
     principal: Principal = Responder,
     session: Session = Db,
     runtime: Runtime = Depends(get_runtime),
@@ -187,7 +180,7 @@ def acknowledge(
 
 @router.post("/{incident_id}/resolve", response_model=IncidentOut, responses=error_responses(409))
 def resolve(
-    incident_id: IncidentId,
+    incident_id: IdPath,
     body: ResolveIn | None = Body(None),
     principal: Principal = Responder,
     session: Session = Db,
@@ -206,7 +199,7 @@ def resolve(
 
 @router.post("/{incident_id}/reassign", response_model=IncidentOut, responses=error_responses(409))
 def reassign(
-    incident_id: IncidentId,
+    incident_id: IdPath,
     body: ReassignIn,
     principal: Principal = Responder,
     session: Session = Db,
@@ -228,7 +221,7 @@ def reassign(
 
 @router.post("/{incident_id}/notes", response_model=TimelineEntryOut, status_code=201)
 def add_note(
-    incident_id: IncidentId,
+    incident_id: IdPath,
     body: NoteIn,
     principal: Principal = Responder,
     session: Session = Db,
@@ -251,10 +244,10 @@ def add_note(
 
 @router.get("/{incident_id}/timeline", response_model=Page[TimelineEntryOut])
 def get_timeline(
-    incident_id: IncidentId,
+    incident_id: IdPath,
     _: Principal = Reader,
     session: Session = DbRead,
-    page: PageParams = Depends(page_params),
+    page: PageParams = Pages,
 ) -> Any:
     """Oldest first."""
     incident = _incident(session, incident_id)

@@ -5,16 +5,15 @@ phone numbers and private addresses), and addresses and options are never shown 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import Depends, Response
 from sqlalchemy.orm import Session
 
 from tocsin.api.deps import Db, DbRead, Reader, get_runtime
-from tocsin.api.fields import USERNAME_PATTERN
-from tocsin.api.pagination import MAX_ID, Page, PageParams, fetch_page, page_params
-from tocsin.auth.routes import BEARER
+from tocsin.api.pagination import Page, PageParams, fetch_page
+from tocsin.api.routing import IdPath, Pages, UsernamePath, api_router
 from tocsin.auth.service import Principal
 from tocsin.errors import ApiError
 from tocsin.notify import pages
@@ -35,15 +34,7 @@ from tocsin.orgs.models import User
 from tocsin.orgs.schemas import error_responses
 from tocsin.runtime import Runtime
 
-router = APIRouter(
-    prefix="/api/v1/users/{username}",
-    tags=["contact methods"],
-    dependencies=[BEARER],
-    responses=error_responses(401, 403, 404, 422),
-)
-Pages = Depends(page_params)
-UsernamePath = Annotated[str, Path(pattern=USERNAME_PATTERN)]
-IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+router = api_router("/users/{username}", tags=["contact methods"], errors=(403, 404))
 
 
 def _user(session: Session, principal: Principal, username: str) -> User:

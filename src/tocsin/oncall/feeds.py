@@ -15,16 +15,15 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from tocsin.api.deps import Db, DbRead, Reader, get_runtime
-from tocsin.api.fields import USERNAME_PATTERN
-from tocsin.auth.routes import BEARER
+from tocsin.api.routing import UsernamePath, api_router
 from tocsin.auth.service import Principal
 from tocsin.errors import ApiError
 from tocsin.oncall import service as oncall
@@ -45,14 +44,8 @@ FEED_AHEAD = timedelta(days=60)
 CALENDAR_TYPE = "text/calendar; charset=utf-8"
 _MAX_TOKEN = 128
 
-router = APIRouter(
-    prefix="/api/v1",
-    tags=["calendar feeds"],
-    dependencies=[BEARER],
-    responses=error_responses(401, 403, 404, 422),
-)
+router = api_router(tags=["calendar feeds"], errors=(403, 404))
 public = APIRouter(prefix="/calendar", tags=["calendar feeds"])
-UsernamePath = Annotated[str, Path(pattern=USERNAME_PATTERN)]
 
 
 class CalendarTokenOut(BaseModel):

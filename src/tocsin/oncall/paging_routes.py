@@ -3,15 +3,14 @@ it, and page a team with a new incident. Responders and admins may do all three.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Body, Depends, Path
+from fastapi import Body, Depends
 from sqlalchemy.orm import Session
 
 from tocsin.api.deps import Db, Responder, get_runtime
-from tocsin.api.pagination import MAX_ID
-from tocsin.auth.routes import BEARER
+from tocsin.api.routing import IdPath, api_router
 from tocsin.auth.service import Principal
 from tocsin.errors import ApiError
 from tocsin.incidents.models import Incident
@@ -22,16 +21,9 @@ from tocsin.oncall.schemas import EscalateIn, EscalationOut, MobiliseIn, Mobilis
 from tocsin.oncall.store import TargetRef, UnknownName, resolve_targets
 from tocsin.orgs import service as orgs
 from tocsin.orgs.models import Service
-from tocsin.orgs.schemas import error_responses
 from tocsin.runtime import Runtime
 
-router = APIRouter(
-    prefix="/api/v1",
-    tags=["incidents"],
-    dependencies=[BEARER],
-    responses=error_responses(401, 403, 404, 409, 422),
-)
-IncidentId = Annotated[int, Path(ge=1, le=MAX_ID)]
+router = api_router(tags=["incidents"], errors=(403, 404, 409))
 
 
 def _incident(session: Session, incident_id: int) -> Incident:
@@ -79,7 +71,7 @@ def _level_count(session: Session, incident: Incident) -> int | None:
 
 @router.post("/incidents/{incident_id}/escalate", response_model=EscalationOut)
 def escalate(
-    incident_id: IncidentId,
+    incident_id: IdPath,
     body: EscalateIn | None = Body(None),
     principal: Principal = Responder,
     session: Session = Db,
@@ -109,7 +101,7 @@ def escalate(
 
 @router.post("/incidents/{incident_id}/mobilise", response_model=MobiliseOut)
 def mobilise(
-    incident_id: IncidentId,
+    incident_id: IdPath,
     body: MobiliseIn,
     principal: Principal = Responder,
     session: Session = Db,

@@ -10,13 +10,12 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import Depends, Query, Response
 from sqlalchemy.orm import Session
 
 from tocsin.api.deps import Admin, Db, DbRead, Reader, Responder, get_runtime
-from tocsin.api.fields import SLUG_PATTERN
-from tocsin.api.pagination import MAX_ID, Page, PageParams, fetch_page, page_params
-from tocsin.auth.routes import BEARER
+from tocsin.api.pagination import Page, PageParams, fetch_page
+from tocsin.api.routing import IdPath, Pages, SlugPath, api_router
 from tocsin.auth.service import Principal
 from tocsin.errors import ApiError
 from tocsin.oncall import lookups
@@ -63,14 +62,7 @@ from tocsin.orgs.models import Service, Team, User
 from tocsin.orgs.schemas import error_responses
 from tocsin.runtime import Runtime
 
-router = APIRouter(
-    prefix="/api/v1",
-    dependencies=[BEARER],
-    responses=error_responses(401, 403, 422),
-)
-Pages = Depends(page_params)
-SlugPath = Annotated[str, Path(pattern=SLUG_PATTERN)]
-IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+router = api_router(errors=(403,))
 At = Annotated[
     datetime | None,
     Query(description="An instant (ISO 8601; UTC without an offset); now when absent."),

@@ -4,16 +4,15 @@ users may edit their own profile."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from tocsin.api.deps import Admin, Db, DbRead, Reader, get_runtime
-from tocsin.api.fields import SLUG_PATTERN, USERNAME_PATTERN
-from tocsin.api.pagination import Page, PageParams, fetch_page, page_params
-from tocsin.auth.routes import BEARER
+from tocsin.api.pagination import Page, PageParams, fetch_page
+from tocsin.api.routing import IdPath, Pages, SlugPath, UsernamePath, api_router
 from tocsin.auth.service import Principal, hash_password, verify_password
 from tocsin.errors import ApiError
 from tocsin.ingest.routes import invalidate_integration
@@ -41,16 +40,7 @@ from tocsin.orgs.schemas import (
 )
 from tocsin.runtime import Runtime
 
-router = APIRouter(
-    prefix="/api/v1",
-    dependencies=[BEARER],
-    responses=error_responses(401, 403, 422),
-)
-# Commit before the response is sent, so a 2xx always means the change is durable.
-Pages = Depends(page_params)
-SlugPath = Annotated[str, Path(pattern=SLUG_PATTERN)]
-UsernamePath = Annotated[str, Path(pattern=USERNAME_PATTERN)]
-IdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
+router = api_router(errors=(403,))
 _404_409 = error_responses(404, 409)
 
 
