@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 DATA   ?= ./tocsin-data
 
-.PHONY: install demo test test-sqlite lint typecheck bench clean
+.PHONY: install demo test test-sqlite lint typecheck bench bench-paging clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Tocsin needs Python 3.11 or newer"'
@@ -28,6 +28,9 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+bench-paging: install
+	$(BIN)/python benchmarks/paging.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache .mypy_cache .ruff_cache
