@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,9 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from tocsin.clock import Clock
 from tocsin.db.engine import transaction
 from tocsin.engine.claiming import ClaimedJob, claim_due, lock_if_still_ours, next_wake_at
-from tocsin.engine.listener import JobNotificationListener, conninfo_for
+from tocsin.engine.loop import WakeableLoop
 from tocsin.engine.models import Job
 from tocsin.engine.periodic import PeriodicJob, ensure_slot
+from tocsin.engine.queue import JOBS_CHANNEL
 from tocsin.observability.metrics import JOBS_RUN
 
 log = logging.getLogger(__name__)
@@ -85,54 +85,44 @@ class Worker:
         self.lease_seconds = lease_seconds
         self.batch = batch
         self.periodic = tuple(periodic)
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._waiting = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._listener: JobNotificationListener | None = None
+        self._background = WakeableLoop(
+            factory,
+            self._tick,
+            name="tocsin-engine",
+            channel=JOBS_CHANNEL,
+            retry_seconds=poll_seconds,
+            # A handler in flight finishes first; its transaction is never cut in half.
+            join_seconds=30,
+            logger=log,
+            failure="job engine iteration failed; retrying",
+        )
         self._ensured_slots: dict[str, str] = {}
         self.last_beat: float = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def wake(self) -> None:
-        self._wake.set()
+        self._background.wake()
 
     def start(self) -> None:
-        if self.running:
-            return
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._loop, name="tocsin-engine", daemon=True)
-        self._thread.start()
-        bind = self.factory.kw.get("bind")
-        if bind is not None and bind.dialect.name == "postgresql":
-            self._listener = JobNotificationListener(conninfo_for(bind), self.wake)
-            self._listener.start()
+        self._background.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._listener is not None:
-            self._listener.stop()
-            self._listener = None
-        if self._thread is not None:
-            # A handler in flight finishes first; its transaction is never cut in half.
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._background.stop()
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._background.running
 
     @property
     def waiting(self) -> bool:
         """True while the loop sleeps with nothing due (it wakes on a hint or its timeout)."""
-        return self._waiting.is_set()
+        return self._background.resting
 
     @property
     def listening(self) -> bool:
         """True while the PostgreSQL LISTEN connection is up."""
-        return self._listener is not None and self._listener.listening.is_set()
+        return self._background.listening
 
     # -- one step, used by the loop and directly by tests ------------------------------------
 
@@ -236,25 +226,15 @@ class Worker:
     def _count(kind: str, outcome: str) -> None:
         JOBS_RUN.labels(kind=kind, outcome=outcome).inc()
 
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            self.last_beat = time.monotonic()
-            self._wake.clear()
-            try:
-                self._drain()
-                timeout = self._idle_timeout()
-            except Exception:
-                log.exception("job engine iteration failed; retrying")
-                timeout = self.poll_seconds
-            if self._stopping.is_set():
-                break
-            self._waiting.set()
-            self._wake.wait(timeout)
-            self._waiting.clear()
+    def _tick(self) -> float:
+        """One round of the background thread: run what is due; how long to rest then."""
+        self.last_beat = time.monotonic()
+        self._drain()
+        return self._idle_timeout()
 
     def _drain(self) -> None:
         """Claim and run batches until nothing is due."""
-        while not self._stopping.is_set():
+        while not self._background.stopping:
             self.last_beat = time.monotonic()
             self.ensure_periodic()
             claimed = self.claim()

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tocsin.clock import Clock
 from tocsin.crypto import SecretsUnavailable
 from tocsin.db.engine import transaction
-from tocsin.engine.listener import JobNotificationListener, conninfo_for
+from tocsin.engine.loop import WakeableLoop
 from tocsin.incidents.models import Incident
 from tocsin.notify import digest, outbox
 from tocsin.notify.channels.base import Channel, DeliveryResult, Message, Target
@@ -104,11 +104,18 @@ class Dispatcher:
         self.batch = max(1, settings.notify_batch)
         self.poll_seconds = settings.notify_poll_seconds
         self.send_timeout = max(1.0, settings.notify_send_timeout_seconds)
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
+        self._background = WakeableLoop(
+            factory,
+            self._tick,
+            name="tocsin-notify",
+            channel=outbox.NOTIFY_CHANNEL,
+            retry_seconds=self.poll_seconds,
+            # Sends in flight finish (or time out) and their outcomes are recorded first.
+            join_seconds=self.send_timeout + 10,
+            logger=log,
+            failure="notification dispatch failed; retrying",
+        )
         self._round = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._listener: JobNotificationListener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.last_beat = 0.0
 
@@ -120,31 +127,13 @@ class Dispatcher:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def wake(self) -> None:
-        self._wake.set()
+        self._background.wake()
 
     def start(self) -> None:
-        if self.running:
-            return
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="tocsin-notify", daemon=True)
-        self._thread.start()
-        bind = self.factory.kw.get("bind")
-        if bind is not None and bind.dialect.name == "postgresql":
-            self._listener = JobNotificationListener(
-                conninfo_for(bind), self.wake, channel=outbox.NOTIFY_CHANNEL
-            )
-            self._listener.start()
+        self._background.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._listener is not None:
-            self._listener.stop()
-            self._listener = None
-        if self._thread is not None:
-            # Sends in flight finish (or time out) and their outcomes are recorded first.
-            self._thread.join(timeout=self.send_timeout + 10)
-            self._thread = None
+        self._background.stop()
         with self._round:
             if self._loop is not None:
                 self._loop.run_until_complete(self._loop.shutdown_default_executor())
@@ -153,7 +142,7 @@ class Dispatcher:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._background.running
 
     # -- one round, used by the thread and directly by tests -----------------------------------
 
@@ -475,20 +464,12 @@ class Dispatcher:
 
     # -- the thread ---------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            self.last_beat = time.monotonic()
-            self._wake.clear()
-            try:
-                while not self._stopping.is_set() and self.run_once() > 0:
-                    pass
-                timeout = self._idle_timeout()
-            except Exception:
-                log.exception("notification dispatch failed; retrying")
-                timeout = self.poll_seconds
-            if self._stopping.is_set():
-                break
-            self._wake.wait(timeout)
+    def _tick(self) -> float:
+        """One round of the background thread: send what is due; how long to rest then."""
+        self.last_beat = time.monotonic()
+        while not self._background.stopping and self.run_once() > 0:
+            pass
+        return self._idle_timeout()
 
     def _idle_timeout(self) -> float:
         with self.factory() as session:
