@@ -14,9 +14,9 @@ from tocsin.config.models import EscalationPolicySpec, LevelSpec, OrgConfig, Tar
 from tocsin.config.plan import Change, Context, FieldChange, diff_fields
 from tocsin.config.problems import Problem
 from tocsin.config.sections.base import ExportNotes
+from tocsin.config.sections.owner import slug_of, team_id, team_slugs, unknown_team
 from tocsin.oncall.models import EscalationPolicy
 from tocsin.oncall.store import LevelDef, TargetRef, level_defs, set_levels
-from tocsin.orgs.models import Team
 
 _SECTION_OF = {"user": "users", "schedule": "schedules", "team": "teams"}
 
@@ -78,15 +78,7 @@ class EscalationPoliciesSection:
             "team": {t.slug for t in config.teams},
         }
         for index, policy in enumerate(config.escalation_policies):
-            if policy.team is not None and policy.team not in defined["team"]:
-                problems.append(
-                    at.problem(
-                        "escalation_policies",
-                        index,
-                        ("team",),
-                        f"unknown team {policy.team!r}: no file lists it under 'teams'",
-                    )
-                )
+            problems += unknown_team(at, self.key, index, policy.team, defined["team"])
             for number, level in enumerate(policy.levels):
                 seen: set[tuple[str, str]] = set()
                 for position, target in enumerate(level.targets):
@@ -117,7 +109,7 @@ class EscalationPoliciesSection:
     def plan(self, session: Session, config: OrgConfig, ctx: Context) -> list[Change]:
         rows = {p.slug: p for p in session.scalars(sa.select(EscalationPolicy))}
         stored = level_defs(session, list(rows.values()))
-        team_slugs = {tid: slug for tid, slug in session.execute(sa.select(Team.id, Team.slug))}
+        teams = team_slugs(session)
         changes: list[Change] = []
         if ctx.prune:
             wanted = {p.slug for p in config.escalation_policies}
@@ -143,7 +135,7 @@ class EscalationPoliciesSection:
             current = {
                 "name": row.name,
                 "description": row.description,
-                "team": team_slugs.get(row.team_id) if row.team_id is not None else None,
+                "team": slug_of(teams, row.team_id),
                 "repeat": row.repeat,
             }
             fields = diff_fields(current, head)
@@ -174,11 +166,7 @@ class EscalationPoliciesSection:
         row.name = spec.name
         row.description = spec.description
         row.repeat = spec.repeat
-        row.team_id = (
-            session.scalars(sa.select(Team.id).where(Team.slug == spec.team)).one()
-            if spec.team is not None
-            else None
-        )
+        row.team_id = team_id(session, spec.team)
         session.flush()
         set_levels(
             session,
@@ -192,13 +180,13 @@ class EscalationPoliciesSection:
     def export(self, session: Session, notes: ExportNotes) -> list[BaseModel]:
         rows = list(session.scalars(sa.select(EscalationPolicy).order_by(EscalationPolicy.slug)))
         stored = level_defs(session, rows)
-        team_slugs = {tid: slug for tid, slug in session.execute(sa.select(Team.id, Team.slug))}
+        teams = team_slugs(session)
         return [
             EscalationPolicySpec(
                 slug=row.slug,
                 name=row.name,
                 description=row.description,
-                team=team_slugs.get(row.team_id) if row.team_id is not None else None,
+                team=slug_of(teams, row.team_id),
                 repeat=row.repeat,
                 levels=[
                     LevelSpec(

@@ -17,10 +17,10 @@ from tocsin.config.models import OrgConfig, ScheduleSpec
 from tocsin.config.plan import Change, Context, FieldChange, diff_fields
 from tocsin.config.problems import Problem
 from tocsin.config.sections.base import ExportNotes
+from tocsin.config.sections.owner import slug_of, team_id, team_slugs, unknown_team
 from tocsin.oncall.definitions import LayerIn, check_layers, restriction_in
 from tocsin.oncall.models import Schedule
 from tocsin.oncall.store import LayerView, layer_views, set_layers
-from tocsin.orgs.models import Team
 
 
 def _layer(layer: LayerIn) -> dict[str, Any]:
@@ -90,15 +90,7 @@ class SchedulesSection:
         teams = {t.slug for t in config.teams}
         users = {u.username for u in config.users}
         for index, schedule in enumerate(config.schedules):
-            if schedule.team is not None and schedule.team not in teams:
-                problems.append(
-                    at.problem(
-                        "schedules",
-                        index,
-                        ("team",),
-                        f"unknown team {schedule.team!r}: no file lists it under 'teams'",
-                    )
-                )
+            problems += unknown_team(at, self.key, index, schedule.team, teams)
             for position, layer in enumerate(schedule.layers):
                 for member_index, member in enumerate(layer.members):
                     if member not in users:
@@ -119,7 +111,7 @@ class SchedulesSection:
     def plan(self, session: Session, config: OrgConfig, ctx: Context) -> list[Change]:
         rows = {s.slug: s for s in session.scalars(sa.select(Schedule))}
         views = layer_views(session, list(rows.values()))
-        team_slugs = {tid: slug for tid, slug in session.execute(sa.select(Team.id, Team.slug))}
+        teams = team_slugs(session)
         changes: list[Change] = []
         if ctx.prune:
             wanted = {s.slug for s in config.schedules}
@@ -153,7 +145,7 @@ class SchedulesSection:
                 "name": row.name,
                 "description": row.description,
                 "time_zone": row.time_zone,
-                "team": team_slugs.get(row.team_id) if row.team_id is not None else None,
+                "team": slug_of(teams, row.team_id),
             }
             fields = diff_fields(current, {k: v for k, v in desired.items() if k != "layers"})
             fields += _layer_changes([_stored_layer(v) for v in views[row.id]], desired["layers"])
@@ -175,11 +167,7 @@ class SchedulesSection:
             session.delete(session.get_one(Schedule, change.target_id))
             return
         spec: ScheduleSpec = change.desired["spec"]
-        team_id = (
-            session.scalars(sa.select(Team.id).where(Team.slug == spec.team)).one()
-            if spec.team is not None
-            else None
-        )
+        owner = team_id(session, spec.team)
         if change.action == "create":
             row = Schedule(slug=spec.slug, created_at=ctx.now, name=spec.name, time_zone="UTC")
             session.add(row)
@@ -188,21 +176,21 @@ class SchedulesSection:
         row.name = spec.name
         row.description = spec.description
         row.time_zone = spec.time_zone
-        row.team_id = team_id
+        row.team_id = owner
         session.flush()
         set_layers(session, row, spec.layers)
 
     def export(self, session: Session, notes: ExportNotes) -> list[BaseModel]:
         rows = list(session.scalars(sa.select(Schedule).order_by(Schedule.slug)))
         views = layer_views(session, rows)
-        team_slugs = {tid: slug for tid, slug in session.execute(sa.select(Team.id, Team.slug))}
+        teams = team_slugs(session)
         return [
             ScheduleSpec(
                 slug=row.slug,
                 name=row.name,
                 description=row.description,
                 time_zone=row.time_zone,
-                team=team_slugs.get(row.team_id) if row.team_id is not None else None,
+                team=slug_of(teams, row.team_id),
                 layers=[LayerIn.model_validate(_stored_layer(v)) for v in views[row.id]],
             )
             for row in rows

@@ -37,9 +37,10 @@ from tocsin.config.plan import (
 from tocsin.config.problems import Problem
 from tocsin.config.secrets import placeholder_env, redact, resolve_auth
 from tocsin.config.sections.base import ExportNotes
+from tocsin.config.sections.owner import slug_of, team_id, team_slugs, unknown_team
 from tocsin.incidents.models import Incident
 from tocsin.oncall.definitions import SupportHours
-from tocsin.orgs.models import Integration, Service, Team
+from tocsin.orgs.models import Integration, Service
 
 _grouping = TypeAdapter[Any](Grouping)
 
@@ -58,11 +59,11 @@ def _service_desired(spec: ServiceSpec) -> dict[str, Any]:
     }
 
 
-def _service_current(row: Service, team_slugs: dict[int, str]) -> dict[str, Any]:
+def _service_current(row: Service, teams: dict[int, str]) -> dict[str, Any]:
     return {
         "name": row.name,
         "description": row.description,
-        "team": team_slugs.get(row.team_id) if row.team_id is not None else None,
+        "team": slug_of(teams, row.team_id),
         "escalation_policy": row.escalation_policy,
         "urgency": row.urgency,
         "auto_resolve_seconds": row.auto_resolve_seconds,
@@ -112,15 +113,7 @@ class ServicesSection:
         policies = {p.slug for p in config.escalation_policies}
         keys: dict[str, str] = {}
         for index, service in enumerate(config.services):
-            if service.team is not None and service.team not in teams:
-                problems.append(
-                    at.problem(
-                        "services",
-                        index,
-                        ("team",),
-                        f"unknown team {service.team!r}: no file lists it under 'teams'",
-                    )
-                )
+            problems += unknown_team(at, self.key, index, service.team, teams)
             if service.escalation_policy is not None and service.escalation_policy not in policies:
                 problems.append(
                     at.problem(
@@ -163,7 +156,7 @@ class ServicesSection:
 
     def plan(self, session: Session, config: OrgConfig, ctx: Context) -> list[Change]:
         rows = {s.slug: s for s in session.scalars(sa.select(Service))}
-        team_slugs = {tid: slug for tid, slug in session.execute(sa.select(Team.id, Team.slug))}
+        teams = team_slugs(session)
         by_service: dict[int, dict[str, Integration]] = {}
         for integ in session.scalars(sa.select(Integration)):
             by_service.setdefault(integ.service_id, {})[integ.name] = integ
@@ -192,7 +185,7 @@ class ServicesSection:
                 changes.append(Change("service", "create", spec.slug, fields, desired=desired))
                 existing: dict[str, Integration] = {}
             else:
-                current = _service_current(row, team_slugs)
+                current = _service_current(row, teams)
                 if diff := diff_fields(current, desired):
                     changes.append(
                         Change(
@@ -382,11 +375,7 @@ class ServicesSection:
             return
         values = dict(change.desired)
         team = values.pop("team")
-        values["team_id"] = (
-            session.scalars(sa.select(Team.id).where(Team.slug == team)).one()
-            if team is not None
-            else None
-        )
+        values["team_id"] = team_id(session, team)
         if change.action == "create":
             session.add(Service(slug=change.name, created_at=ctx.now, **values))
         else:
@@ -424,7 +413,7 @@ class ServicesSection:
     # --- export --------------------------------------------------------------------------
 
     def export(self, session: Session, notes: ExportNotes) -> list[BaseModel]:
-        team_slugs = {tid: slug for tid, slug in session.execute(sa.select(Team.id, Team.slug))}
+        teams = team_slugs(session)
         out: list[BaseModel] = []
         services = session.scalars(
             sa.select(Service).where(Service.internal.is_(False)).order_by(Service.slug)
@@ -435,7 +424,7 @@ class ServicesSection:
                 .where(Integration.service_id == row.id, Integration.type != "internal")
                 .order_by(Integration.name)
             )
-            values = _service_current(row, team_slugs)
+            values = _service_current(row, teams)
             values["grouping"] = _grouping.validate_python(row.grouping or {"type": "none"})
             if row.support_hours is not None:
                 values["support_hours"] = SupportHours.model_validate(row.support_hours)
