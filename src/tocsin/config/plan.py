@@ -130,3 +130,22 @@ def diff_fields(current: Mapping[str, Any], desired: Mapping[str, Any]) -> list[
         for name, value in desired.items()
         if current.get(name) != value
     ]
+
+
+def create_or_update(
+    kind: str,
+    name: str,
+    fields: list[FieldChange],
+    *,
+    target_id: int | None,
+    desired: Mapping[str, Any],
+) -> list[Change]:
+    """What brings one item in line with the files, given how its fields differ from the
+    stored ones (with no row, from nothing): a create showing the values it sets when there is
+    no row (``target_id`` None), an update when some field differs, else nothing."""
+    if target_id is None:
+        shown = tuple(f for f in fields if f.new not in (None, ""))
+        return [Change(kind, "create", name, shown, desired=desired)]
+    if not fields:
+        return []
+    return [Change(kind, "update", name, tuple(fields), target_id=target_id, desired=desired)]

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.config.located import Locator
 from tocsin.config.models import EscalationPolicySpec, LevelSpec, OrgConfig, TargetSpec
-from tocsin.config.plan import Change, Context, FieldChange, diff_fields
+from tocsin.config.plan import Change, Context, FieldChange, create_or_update, diff_fields
 from tocsin.config.problems import Problem
 from tocsin.config.sections.base import ExportNotes
 from tocsin.config.sections.owner import slug_of, team_id, team_slugs, unknown_team
@@ -117,40 +117,25 @@ class EscalationPoliciesSection:
                 changes.append(Change("escalation policy", "delete", slug, target_id=rows[slug].id))
         for spec in config.escalation_policies:
             desired = _desired(spec)
+            levels = desired.pop("levels")
             row = rows.get(spec.slug)
-            head = {k: v for k, v in desired.items() if k != "levels"}
-            if row is None:
-                fields = [FieldChange(k, None, v) for k, v in head.items() if v not in (None, "")]
-                fields += _level_changes([], desired["levels"])
-                changes.append(
-                    Change(
-                        "escalation policy",
-                        "create",
-                        spec.slug,
-                        tuple(fields),
-                        desired={"spec": spec},
-                    )
-                )
-                continue
-            current = {
-                "name": row.name,
-                "description": row.description,
-                "team": slug_of(teams, row.team_id),
-                "repeat": row.repeat,
-            }
-            fields = diff_fields(current, head)
-            fields += _level_changes(_stored_levels(stored[row.id]), desired["levels"])
-            if fields:
-                changes.append(
-                    Change(
-                        "escalation policy",
-                        "update",
-                        spec.slug,
-                        tuple(fields),
-                        target_id=row.id,
-                        desired={"spec": spec},
-                    )
-                )
+            current, current_levels = {}, []
+            if row is not None:
+                current = {
+                    "name": row.name,
+                    "description": row.description,
+                    "team": slug_of(teams, row.team_id),
+                    "repeat": row.repeat,
+                }
+                current_levels = _stored_levels(stored[row.id])
+            fields = diff_fields(current, desired) + _level_changes(current_levels, levels)
+            changes += create_or_update(
+                "escalation policy",
+                spec.slug,
+                fields,
+                target_id=row.id if row is not None else None,
+                desired={"spec": spec},
+            )
         return changes
 
     def execute(self, session: Session, change: Change, ctx: Context) -> None:

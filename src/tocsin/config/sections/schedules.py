@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.config.located import Locator
 from tocsin.config.models import OrgConfig, ScheduleSpec
-from tocsin.config.plan import Change, Context, FieldChange, diff_fields
+from tocsin.config.plan import Change, Context, FieldChange, create_or_update, diff_fields
 from tocsin.config.problems import Problem
 from tocsin.config.sections.base import ExportNotes
 from tocsin.config.sections.owner import slug_of, team_id, team_slugs, unknown_team
@@ -127,39 +127,25 @@ class SchedulesSection:
                 )
         for spec in config.schedules:
             desired = _desired(spec)
+            layers = desired.pop("layers")
             row = rows.get(spec.slug)
-            if row is None:
-                fields = [FieldChange(k, None, v) for k, v in desired.items() if k != "layers"]
-                fields += _layer_changes([], desired["layers"])
-                changes.append(
-                    Change(
-                        "schedule",
-                        "create",
-                        spec.slug,
-                        tuple(f for f in fields if f.new not in (None, "")),
-                        desired={"spec": spec},
-                    )
-                )
-                continue
-            current = {
-                "name": row.name,
-                "description": row.description,
-                "time_zone": row.time_zone,
-                "team": slug_of(teams, row.team_id),
-            }
-            fields = diff_fields(current, {k: v for k, v in desired.items() if k != "layers"})
-            fields += _layer_changes([_stored_layer(v) for v in views[row.id]], desired["layers"])
-            if fields:
-                changes.append(
-                    Change(
-                        "schedule",
-                        "update",
-                        spec.slug,
-                        tuple(fields),
-                        target_id=row.id,
-                        desired={"spec": spec},
-                    )
-                )
+            current, current_layers = {}, []
+            if row is not None:
+                current = {
+                    "name": row.name,
+                    "description": row.description,
+                    "time_zone": row.time_zone,
+                    "team": slug_of(teams, row.team_id),
+                }
+                current_layers = [_stored_layer(v) for v in views[row.id]]
+            fields = diff_fields(current, desired) + _layer_changes(current_layers, layers)
+            changes += create_or_update(
+                "schedule",
+                spec.slug,
+                fields,
+                target_id=row.id if row is not None else None,
+                desired={"spec": spec},
+            )
         return changes
 
     def execute(self, session: Session, change: Change, ctx: Context) -> None:

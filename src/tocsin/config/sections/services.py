@@ -32,6 +32,7 @@ from tocsin.config.plan import (
     Change,
     Context,
     FieldChange,
+    create_or_update,
     diff_fields,
 )
 from tocsin.config.problems import Problem
@@ -178,26 +179,15 @@ class ServicesSection:
                 )
                 continue
             desired = _service_desired(spec)
-            if row is None:
-                fields = tuple(
-                    FieldChange(k, None, v) for k, v in desired.items() if v not in (None, "")
-                )
-                changes.append(Change("service", "create", spec.slug, fields, desired=desired))
-                existing: dict[str, Integration] = {}
-            else:
-                current = _service_current(row, teams)
-                if diff := diff_fields(current, desired):
-                    changes.append(
-                        Change(
-                            "service",
-                            "update",
-                            spec.slug,
-                            tuple(diff),
-                            target_id=row.id,
-                            desired=desired,
-                        )
-                    )
-                existing = by_service.get(row.id, {})
+            current = _service_current(row, teams) if row is not None else {}
+            changes += create_or_update(
+                "service",
+                spec.slug,
+                diff_fields(current, desired),
+                target_id=row.id if row is not None else None,
+                desired=desired,
+            )
+            existing = by_service.get(row.id, {}) if row is not None else {}
             for position, integ_spec in enumerate(spec.integrations):
                 change = self._plan_integration(
                     ctx, index, position, spec.slug, integ_spec, existing.get(integ_spec.name)
