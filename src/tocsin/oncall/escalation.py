@@ -137,9 +137,7 @@ def on_incident_change(
     if incident.status != "triggered" or session.info.get(_MANUAL) == incident.id:
         return
     first_loop = 0 if previous is None else incident.escalation_loop + 1
-    service = session.get(Service, incident.service_id)
-    policy = policy_by_slug(session, service.escalation_policy if service else None)
-    incident.escalation_policy_id = policy.id if policy else None
+    policy = _adopt_service_policy(session, incident)
     incident.escalation_level = 0
     incident.escalation_loop = first_loop
     if policy is None and incident.assignee_id is None:
@@ -377,9 +375,7 @@ def escalate_now(
         raise incidents.IncidentStateError("a resolved incident cannot be escalated")
     nothing_paged = incident.escalation_policy_id is None or _first_step_pending(session, incident)
     if incident.escalation_policy_id is None:
-        service = session.get(Service, incident.service_id)
-        policy = policy_by_slug(session, service.escalation_policy if service else None)
-        incident.escalation_policy_id = policy.id if policy else None
+        _adopt_service_policy(session, incident)
     plan = plan_for(session, incident)
     if not plan.levels:
         raise incidents.IncidentStateError(
@@ -566,6 +562,14 @@ def mobilisation_service(session: Session, team: Team, now: datetime) -> Service
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
+
+
+def _adopt_service_policy(session: Session, incident: Incident) -> EscalationPolicy | None:
+    """Point the incident at its service's escalation policy as it is now (None without one)."""
+    service = session.get(Service, incident.service_id)
+    policy = policy_by_slug(session, service.escalation_policy if service else None)
+    incident.escalation_policy_id = policy.id if policy else None
+    return policy
 
 
 def _locked(session: Session, incident_id: int) -> Incident | None:
