@@ -101,6 +101,14 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
+def print_answer(answer: Any, *, json: bool, line: str) -> None:
+    """The server's answer as JSON with --json, else one plain line saying what happened."""
+    if json:
+        print_json(answer)
+    else:
+        out.print(line, markup=False)
+
+
 # --- the database -----------------------------------------------------------------------
 
 DatabaseUrlOption = Annotated[

@@ -10,7 +10,7 @@ import orjson
 import typer
 
 from tocsin.cli.client import DEFAULT_URL, ApiClient, UrlOption
-from tocsin.cli.common import CliError, out, print_json
+from tocsin.cli.common import CliError, print_answer
 
 app = typer.Typer(help="Send events to a Tocsin server.", no_args_is_help=True)
 
@@ -95,8 +95,6 @@ def send(
     )
     with ApiClient(url) as client:
         answer = client.call("POST", "/v2/enqueue", json=body)
-    if json:
-        print_json(answer)
-        return
     key = answer.get("dedup_key") if isinstance(answer, dict) else None
-    out.print(f"accepted {action.value}" + (f"; dedup key {key}" if key else ""), markup=False)
+    line = f"accepted {action.value}" + (f"; dedup key {key}" if key else "")
+    print_answer(answer, json=json, line=line)

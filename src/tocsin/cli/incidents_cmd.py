@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tocsin.cli.client import DEFAULT_URL, ApiClient, TokenOption, UrlOption
-from tocsin.cli.common import CliError, out, print_json
+from tocsin.cli.common import CliError, out, print_answer, print_json
 
 app = typer.Typer(help="Incidents on a Tocsin server.", no_args_is_help=True)
 
@@ -162,12 +162,8 @@ def acknowledge(
 ) -> None:
     """Acknowledge: someone is on it; escalation stops."""
     incident = _act(url, token, incident_id, "acknowledge", None)
-    if json:
-        print_json(incident)
-        return
-    out.print(
-        f"incident {incident_id} acknowledged by {incident.get('acknowledged_by')}", markup=False
-    )
+    line = f"incident {incident_id} acknowledged by {incident.get('acknowledged_by')}"
+    print_answer(incident, json=json, line=line)
 
 
 @app.command()
@@ -180,10 +176,8 @@ def resolve(
 ) -> None:
     """Resolve the incident and its alerts."""
     incident = _act(url, token, incident_id, "resolve", {"reason": reason} if reason else None)
-    if json:
-        print_json(incident)
-        return
-    out.print(f"incident {incident_id} resolved by {incident.get('resolved_by')}", markup=False)
+    line = f"incident {incident_id} resolved by {incident.get('resolved_by')}"
+    print_answer(incident, json=json, line=line)
 
 
 @app.command()
@@ -199,15 +193,10 @@ def escalate(
 ) -> None:
     """Page the next level of the incident's escalation policy now (or --level N)."""
     incident = _act(url, token, incident_id, "escalate", {"level": level} if level else None)
-    if json:
-        print_json(incident)
-        return
     policy = incident.get("escalation_policy")
     where = f" of {policy}" if policy else ""
-    out.print(
-        f"incident {incident_id} escalated to level {incident.get('escalation_level')}{where}",
-        markup=False,
-    )
+    line = f"incident {incident_id} escalated to level {incident.get('escalation_level')}{where}"
+    print_answer(incident, json=json, line=line)
 
 
 @app.command()
@@ -220,10 +209,8 @@ def reassign(
 ) -> None:
     """Hand the incident to someone else; they are paged and must acknowledge it again."""
     incident = _act(url, token, incident_id, "reassign", {"user": user})
-    if json:
-        print_json(incident)
-        return
-    out.print(f"incident {incident_id} reassigned to {incident.get('assignee')}", markup=False)
+    line = f"incident {incident_id} reassigned to {incident.get('assignee')}"
+    print_answer(incident, json=json, line=line)
 
 
 @app.command()
@@ -257,8 +244,5 @@ def mobilise(
     if message:
         body["message"] = message
     answer = _act(url, token, incident_id, "mobilise", body)
-    if json:
-        print_json(answer)
-        return
     paged = ", ".join(answer.get("paged") or []) or "nobody could be reached"
-    out.print(f"incident {incident_id}: paged {paged}", markup=False)
+    print_answer(answer, json=json, line=f"incident {incident_id}: paged {paged}")

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tocsin.cli.client import DEFAULT_URL, ApiClient, TokenOption, UrlOption
-from tocsin.cli.common import CliError, out, print_json
+from tocsin.cli.common import CliError, out, print_answer, print_json
 
 app = typer.Typer(
     help="Who is on call: now or at any time, the shifts ahead, and coverage gaps.",
@@ -235,12 +235,10 @@ def page(
             "/api/v1/page",
             json={"team": team, "message": message, "urgency": urgency.value},
         )
-    if json:
-        print_json(incident)
-        return
     how = (
         f"through policy {incident['escalation_policy']}"
         if incident.get("escalation_policy")
         else "every member"
     )
-    out.print(f"incident {incident['id']} opened; paging team {team} {how}", markup=False)
+    line = f"incident {incident['id']} opened; paging team {team} {how}"
+    print_answer(incident, json=json, line=line)
