@@ -13,6 +13,7 @@ import orjson
 import sqlalchemy as sa
 import typer
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy.exc import IntegrityError, OperationalError
 from typer import _click
 from typer.core import TyperGroup
@@ -94,6 +95,17 @@ class TocsinGroup(TyperGroup):
             raise typer.Exit(_report(exc)) from None
         except (IntegrityError, OperationalError) as exc:
             raise typer.Exit(_report(exc)) from None
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def plain_table(*columns: str) -> Table:
+    """A borderless table for terminals; its columns never wrap (add a wrapping one after)."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in columns:
+        table.add_column(column, no_wrap=True)
+    return table
 
 
 def print_json(value: Any) -> None:

@@ -14,6 +14,7 @@ from tocsin.cli.common import (
     CliError,
     DatabaseUrlOption,
     DataDirOption,
+    JsonOption,
     configure_secrets,
     database,
     err,
@@ -35,7 +36,6 @@ app = typer.Typer(help="Configuration as code: a directory of YAML files.", no_a
 ConfigDir = Annotated[
     Path, typer.Argument(help="Directory of .yaml files (or one file).", show_default=False)
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 _MARKS = {"create": ("+", "green"), "update": ("~", "yellow"), "delete": ("-", "red")}
 

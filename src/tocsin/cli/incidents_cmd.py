@@ -7,15 +7,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from tocsin.cli.client import DEFAULT_URL, ApiClient, TokenOption, UrlOption
-from tocsin.cli.common import CliError, out, print_answer, print_json
+from tocsin.cli.common import CliError, JsonOption, out, plain_table, print_answer, print_json
 
 app = typer.Typer(help="Incidents on a Tocsin server.", no_args_is_help=True)
 
 IncidentId = Annotated[int, typer.Argument(min=1, help="Incident id.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 TIMELINE_MAX = 5000
 _STATUS_STYLE = {"triggered": "bold red", "acknowledged": "yellow", "resolved": "green"}
 
@@ -63,12 +61,8 @@ def list_incidents(
     if not items:
         out.print("no incidents", markup=False)
         return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("ID", "STATUS", "URGENCY", "SEVERITY", "SERVICE", "ALERTS", "CREATED", "TITLE"):
-        if column == "TITLE":
-            table.add_column(column, min_width=20, no_wrap=True, overflow="ellipsis")
-        else:
-            table.add_column(column, no_wrap=True)
+    table = plain_table("ID", "STATUS", "URGENCY", "SEVERITY", "SERVICE", "ALERTS", "CREATED")
+    table.add_column("TITLE", min_width=20, no_wrap=True, overflow="ellipsis")
     for item in items:
         table.add_row(
             str(item.get("id")),
@@ -128,12 +122,8 @@ def show(
     for label, value in rows:
         out.print(f"  {label:<13}{value}")
     out.print("\n[bold]Timeline[/bold]")
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("AT", "KIND", "ACTOR", "MESSAGE"):
-        if column == "MESSAGE":
-            table.add_column(column, min_width=30, overflow="fold")
-        else:
-            table.add_column(column, no_wrap=True)
+    table = plain_table("AT", "KIND", "ACTOR")
+    table.add_column("MESSAGE", min_width=30, overflow="fold")
     for entry in timeline:
         table.add_row(
             _when(entry.get("at")),

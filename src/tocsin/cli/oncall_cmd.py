@@ -13,14 +13,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from tocsin.cli.client import DEFAULT_URL, ApiClient, TokenOption, UrlOption
-from tocsin.cli.common import CliError, out, print_answer, print_json
+from tocsin.cli.common import CliError, JsonOption, out, plain_table, print_answer, print_json
 
 app = typer.Typer(
     help="Who is on call: now or at any time, the shifts ahead, and coverage gaps.",
     invoke_without_command=True,
 )
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 AtOption = Annotated[
     str | None,
     typer.Option("--at", help="An instant (ISO 8601; UTC without an offset). Default: now."),
@@ -49,15 +48,8 @@ def _local(instant: str, zone: str | None = None) -> str:
     return local.strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _table(*columns: str) -> Table:
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in columns:
-        table.add_column(column, no_wrap=True)
-    return table
-
-
 def _levels(levels: list[dict[str, Any]]) -> Table:
-    table = _table("LEVEL", "AFTER", "WHO")
+    table = plain_table("LEVEL", "AFTER", "WHO")
     for level in levels:
         who = ", ".join(_user(u) for u in level["users"]) or "nobody"
         table.add_row(str(level["level"]), f"{level['delay_minutes']} min", escape(who))
@@ -127,7 +119,7 @@ def oncall(
         if not answer:
             out.print("no schedules", markup=False)
             return
-        table = _table("SCHEDULE", "ON CALL", "TIME ZONE")
+        table = plain_table("SCHEDULE", "ON CALL", "TIME ZONE")
         for item in answer:
             table.add_row(escape(item["schedule"]), escape(_user(item["user"])), item["time_zone"])
         out.print(table)
@@ -172,7 +164,7 @@ def shifts(
     if not answer["shifts"]:
         out.print("nobody is on call in this window", markup=False)
         return
-    table = _table("START", "END", "WHO", "SOURCE")
+    table = plain_table("START", "END", "WHO", "SOURCE")
     for shift in answer["shifts"]:
         table.add_row(
             _local(shift["start"], zone),
