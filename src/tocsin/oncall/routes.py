@@ -76,10 +76,6 @@ def _now(runtime: Runtime) -> datetime:
     return runtime.clock.now()
 
 
-def _team_id(session: Session, slug: str | None) -> int | None:
-    return orgs.team_by_slug(session, slug).id if slug is not None else None
-
-
 def _unknown(exc: UnknownName) -> ApiError:
     return ApiError(404, str(exc))
 
@@ -215,7 +211,7 @@ def create_schedule(
         name=body.name,
         description=body.description,
         time_zone=body.time_zone,
-        team_id=_team_id(session, body.team),
+        team_id=orgs.team_id(session, body.team),
         created_at=_now(runtime),
     )
     session.add(schedule)
@@ -246,7 +242,7 @@ def update_schedule(
         except ValueError as exc:
             raise ApiError(422, f"layers: {exc}") from exc
     if "team" in changes:
-        schedule.team_id = _team_id(session, changes.pop("team"))
+        schedule.team_id = orgs.team_id(session, changes.pop("team"))
     for name, value in changes.items():
         setattr(schedule, name, value)
     orgs.flush_or_conflict(session, "the schedule's new slug is already taken")
@@ -512,7 +508,7 @@ def create_policy(
         slug=body.slug,
         name=body.name,
         description=body.description,
-        team_id=_team_id(session, body.team),
+        team_id=orgs.team_id(session, body.team),
         repeat=body.repeat,
         created_at=_now(runtime),
     )
@@ -546,7 +542,7 @@ def update_policy(
             exclude_id=policy.id,
         )
     if "team" in changes:
-        policy.team_id = _team_id(session, changes.pop("team"))
+        policy.team_id = orgs.team_id(session, changes.pop("team"))
     if changes.pop("levels", None) is not None:
         try:
             set_levels(session, policy, _level_defs(body))

@@ -321,10 +321,6 @@ def me(principal: Principal = Reader, session: Session = DbRead) -> Any:
 # ---- services ----------------------------------------------------------------------------
 
 
-def _team_id(session: Session, slug: str | None) -> int | None:
-    return orgs.team_by_slug(session, slug).id if slug is not None else None
-
-
 def _policy_slug(session: Session, slug: str | None) -> str | None:
     """The slug of an existing escalation policy (a 404 otherwise), or None."""
     return policy_by_slug(session, slug).slug if slug is not None else None
@@ -365,7 +361,7 @@ def create_service(
         slug=body.slug,
         name=body.name,
         description=body.description,
-        team_id=_team_id(session, body.team),
+        team_id=orgs.team_id(session, body.team),
         escalation_policy=_policy_slug(session, body.escalation_policy),
         urgency=body.urgency,
         auto_resolve_seconds=body.auto_resolve_seconds,
@@ -391,7 +387,7 @@ def update_service(
             session, Service.slug, changes["slug"], "service slug", exclude_id=service.id
         )
     if "team" in changes:
-        service.team_id = _team_id(session, changes.pop("team"))
+        service.team_id = orgs.team_id(session, changes.pop("team"))
     if "escalation_policy" in changes:
         service.escalation_policy = _policy_slug(session, changes.pop("escalation_policy"))
     if "grouping" in changes:

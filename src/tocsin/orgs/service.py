@@ -28,6 +28,11 @@ def team_by_slug(session: Session, slug: str) -> Team:
     return team
 
 
+def team_id(session: Session, slug: str | None) -> int | None:
+    """The id of the team with this slug (a 404 when there is none); None for no team."""
+    return team_by_slug(session, slug).id if slug is not None else None
+
+
 def user_by_username(session: Session, username: str) -> User:
     user = session.scalars(sa.select(User).where(User.username == username)).one_or_none()
     if user is None:
