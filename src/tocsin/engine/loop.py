@@ -12,10 +12,28 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.engine.listener import JobNotificationListener, conninfo_for
+
+# How soon to look again for work that is due but was not claimed in the last round.
+RECHECK_SECONDS = 0.05
+
+
+def rest_until(wake_at: datetime | None, now: datetime, poll_seconds: float) -> float:
+    """How long a round may rest before ``wake_at``, the earliest moment work falls due.
+
+    Work already due yet unclaimed fell due after the round's last claim, or another node
+    holds it right now: look again shortly, since waiting a whole poll interval would make a
+    timer or a page up to that much late."""
+    if wake_at is None:
+        return poll_seconds
+    until = (wake_at - now).total_seconds()
+    if until <= 0:
+        return min(poll_seconds, RECHECK_SECONDS)
+    return max(0.01, min(poll_seconds, until))
 
 
 class WakeableLoop:

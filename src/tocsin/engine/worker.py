@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tocsin.clock import Clock
 from tocsin.db.engine import transaction
 from tocsin.engine.claiming import ClaimedJob, claim_due, lock_if_still_ours, next_wake_at
-from tocsin.engine.loop import WakeableLoop
+from tocsin.engine.loop import WakeableLoop, rest_until
 from tocsin.engine.models import Job
 from tocsin.engine.periodic import PeriodicJob, ensure_slot
 from tocsin.engine.queue import JOBS_CHANNEL
@@ -30,8 +30,6 @@ from tocsin.observability.metrics import JOBS_RUN
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 600.0
-# How soon an idle loop looks again when a job is due but was not claimed.
-RECHECK_SECONDS = 0.05
 MAX_ERROR_CHARS = 4000
 
 
@@ -245,12 +243,4 @@ class Worker:
     def _idle_timeout(self) -> float:
         with self.factory() as session:
             wake_at = next_wake_at(session)
-        if wake_at is None:
-            return self.poll_seconds
-        until = (wake_at - self.clock.now()).total_seconds()
-        if until <= 0:
-            # Claimable yet not claimed: it fell due after this loop's last claim, or another
-            # node holds it right now. Look again shortly: waiting a whole poll interval here
-            # made timers up to that late whenever one fell due in between.
-            return min(self.poll_seconds, RECHECK_SECONDS)
-        return max(0.01, min(self.poll_seconds, until))
+        return rest_until(wake_at, self.clock.now(), self.poll_seconds)

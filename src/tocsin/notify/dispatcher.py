@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tocsin.clock import Clock
 from tocsin.crypto import SecretsUnavailable
 from tocsin.db.engine import transaction
-from tocsin.engine.loop import WakeableLoop
+from tocsin.engine.loop import WakeableLoop, rest_until
 from tocsin.incidents.models import Incident
 from tocsin.notify import digest, outbox
 from tocsin.notify.channels.base import Channel, DeliveryResult, Message, Target
@@ -474,7 +474,4 @@ class Dispatcher:
     def _idle_timeout(self) -> float:
         with self.factory() as session:
             wake_at = outbox.next_wake_at(session)
-        if wake_at is None:
-            return self.poll_seconds
-        until = (wake_at - self.clock.now()).total_seconds()
-        return max(0.01, min(self.poll_seconds, until)) if until > 0 else self.poll_seconds
+        return rest_until(wake_at, self.clock.now(), self.poll_seconds)
