@@ -73,7 +73,8 @@ def _utc(instant: datetime | None) -> datetime | None:
     return instant.replace(tzinfo=UTC)  # a time without an offset is read as UTC
 
 
-def _incident(session: Session, incident_id: int, *, lock: bool = False) -> Incident:
+def incident_by_id(session: Session, incident_id: int, *, lock: bool = False) -> Incident:
+    """The incident (under a row lock when it is to change), or a 404."""
     incident = session.get(Incident, incident_id, with_for_update=lock)
     if incident is None:
         raise ApiError(404, f"no incident with id {incident_id}")
@@ -152,7 +153,7 @@ def _alerts_summary(session: Session, incident_id: int) -> AlertsSummary:
 
 @router.get("/{incident_id}", response_model=IncidentDetail)
 def get_incident(incident_id: IdPath, _: Principal = Reader, session: Session = DbRead) -> Any:
-    incident = _incident(session, incident_id)
+    incident = incident_by_id(session, incident_id)
     [shown] = incidents_out(session, [incident])
     return IncidentDetail(**shown.model_dump(), alerts=_alerts_summary(session, incident.id))
 
@@ -166,7 +167,7 @@ def acknowledge(
     session: Session = Db,
     runtime: Runtime = Depends(get_runtime),
 ) -> Any:
-    incident = _incident(session, incident_id, lock=True)
+    incident = incident_by_id(session, incident_id, lock=True)
     if incident.status == "acknowledged":
         raise ApiError(
             409, f"incident {incident.id} is already acknowledged by {incident.acknowledged_by}"
@@ -186,7 +187,7 @@ def resolve(
     session: Session = Db,
     runtime: Runtime = Depends(get_runtime),
 ) -> Any:
-    incident = _incident(session, incident_id, lock=True)
+    incident = incident_by_id(session, incident_id, lock=True)
     if incident.status == "resolved":
         raise ApiError(409, f"incident {incident.id} is already resolved by {incident.resolved_by}")
     reason = body.reason if body is not None else ""
@@ -205,7 +206,7 @@ def reassign(
     session: Session = Db,
     runtime: Runtime = Depends(get_runtime),
 ) -> Any:
-    incident = _incident(session, incident_id, lock=True)
+    incident = incident_by_id(session, incident_id, lock=True)
     user = orgs.user_by_username(session, body.user)
     if not user.active:
         raise ApiError(409, f"{user.username} is deactivated and cannot be assigned incidents")
@@ -227,7 +228,7 @@ def add_note(
     session: Session = Db,
     runtime: Runtime = Depends(get_runtime),
 ) -> Any:
-    incident = _incident(session, incident_id, lock=True)
+    incident = incident_by_id(session, incident_id, lock=True)
     incidents.add_note(
         session, incident, text=body.text, now=runtime.clock.now(), actor=principal.actor
     )
@@ -250,7 +251,7 @@ def get_timeline(
     page: PageParams = Pages,
 ) -> Any:
     """Oldest first."""
-    incident = _incident(session, incident_id)
+    incident = incident_by_id(session, incident_id)
     stmt = sa.select(TimelineEntry).where(TimelineEntry.incident_id == incident.id)
     rows, cursor = fetch_page(
         session, stmt, [TimelineEntry.at, TimelineEntry.id], page, descending=False

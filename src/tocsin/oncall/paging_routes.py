@@ -14,7 +14,7 @@ from tocsin.api.routing import IdPath, api_router
 from tocsin.auth.service import Principal
 from tocsin.errors import ApiError
 from tocsin.incidents.models import Incident
-from tocsin.incidents.routes import incidents_out
+from tocsin.incidents.routes import incident_by_id, incidents_out
 from tocsin.oncall import escalation
 from tocsin.oncall.models import EscalationLevel, EscalationPolicy
 from tocsin.oncall.schemas import EscalateIn, EscalationOut, MobiliseIn, MobiliseOut, PageIn
@@ -24,13 +24,6 @@ from tocsin.orgs.models import Service
 from tocsin.runtime import Runtime
 
 router = api_router(tags=["incidents"], errors=(403, 404, 409))
-
-
-def _incident(session: Session, incident_id: int) -> Incident:
-    incident = session.get(Incident, incident_id, with_for_update=True)
-    if incident is None:
-        raise ApiError(404, f"no incident with id {incident_id}")
-    return incident
 
 
 def escalation_out(session: Session, incident: Incident) -> EscalationOut:
@@ -78,7 +71,7 @@ def escalate(
     runtime: Runtime = Depends(get_runtime),
 ) -> Any:
     """Page the next level of the incident's escalation policy now (or the level given)."""
-    incident = _incident(session, incident_id)
+    incident = incident_by_id(session, incident_id, lock=True)
     if incident.status == "resolved":
         raise ApiError(409, f"incident {incident.id} is resolved; there is nobody to escalate to")
     level = body.level if body is not None else None
@@ -109,7 +102,7 @@ def mobilise(
 ) -> Any:
     """Page more people into an incident: users, whoever is on call in schedules, and every
     member of teams."""
-    incident = _incident(session, incident_id)
+    incident = incident_by_id(session, incident_id, lock=True)
     if incident.status == "resolved":
         raise ApiError(409, f"incident {incident.id} is resolved; reopen it with a new alert")
     refs = [
