@@ -14,7 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin import crypto
-from tocsin.alerts.processor import process_pending
+from tocsin.alerts.processor import process_batch, process_pending
 from tocsin.clock import Clock, SystemClock
 from tocsin.db import models as _all_models  # noqa: F401  (every mapper, before the first flush)
 from tocsin.db.engine import create_db_engine, make_session_factory, read_only
@@ -32,8 +32,11 @@ log = logging.getLogger(__name__)
 
 
 # Under sustained intake the processor rests this many times as long as each batch took, so
-# it uses at most a third of the node's time (one Python process shares one core's worth).
+# it uses at most a third of the node's time (one Python process shares one core's worth)...
 PROCESSING_YIELD_RATIO = 2.0
+# ...but only while it keeps up: once events wait longer than this it runs flat out, since
+# a page that leaves late is worse than a sender that waits a little longer for its 202.
+PROCESSING_MAX_LAG_SECONDS = 0.5
 
 
 class EventProcessorThread:
@@ -85,15 +88,23 @@ class EventProcessorThread:
                 self._stop.wait(1.0)
 
     def _drain_politely(self) -> None:
-        """Drain the inbox, but while events keep arriving take at most a share of the
-        node's time: accepting (what senders wait for) comes first, and the inbox absorbs a
-        burst until intake eases. Processing runs flat out whenever intake is quiet."""
+        """Drain the inbox, but while events keep arriving and processing keeps up, take at
+        most a share of the node's time: accepting (what senders wait for) comes first.
+        Processing runs flat out whenever intake is quiet or events start to wait."""
         while not self._stop.is_set():
             started = time.monotonic()
-            if process_pending(self._factory, self._clock) == 0:
+            batch = process_batch(self._factory, self._clock)
+            if batch.count == 0:
                 return
+            behind = (
+                batch.newest_received_at is not None
+                and (self._clock.now() - batch.newest_received_at).total_seconds()
+                > PROCESSING_MAX_LAG_SECONDS
+            )
             if self._last_intake > started:
-                self._stop.wait((time.monotonic() - started) * PROCESSING_YIELD_RATIO)
+                took = time.monotonic() - started
+                # Even when behind, pause a moment so the ingest writer can take the lock.
+                self._stop.wait(0.002 if behind else took * PROCESSING_YIELD_RATIO)
 
 
 class Runtime:

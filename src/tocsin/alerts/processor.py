@@ -146,6 +146,17 @@ class _Batch:
 
 def process_pending(factory: sessionmaker[Session], clock: Clock, *, limit: int = 500) -> int:
     """Process up to ``limit`` pending events in one transaction. Returns how many."""
+    return process_batch(factory, clock, limit=limit).count
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    count: int
+    # When the last event processed was accepted: how far behind intake processing is.
+    newest_received_at: datetime | None = None
+
+
+def process_batch(factory: sessionmaker[Session], clock: Clock, *, limit: int = 500) -> BatchResult:
     with transaction(factory) as session:
         budget = None
         if session.get_bind().dialect.name == "sqlite":
@@ -156,7 +167,7 @@ def process_pending(factory: sessionmaker[Session], clock: Clock, *, limit: int 
                 sa.select(sa.func.pg_try_advisory_xact_lock(PROCESSOR_LOCK_ID))
             ).scalar_one()
             if not got:
-                return 0
+                return BatchResult(0)
         events = [
             PendingEvent(*row)
             for row in session.execute(
@@ -167,7 +178,7 @@ def process_pending(factory: sessionmaker[Session], clock: Clock, *, limit: int 
             )
         ]
         if not events:
-            return 0
+            return BatchResult(0)
         now = clock.now()
         try:
             with session.begin_nested():
@@ -190,7 +201,7 @@ def process_pending(factory: sessionmaker[Session], clock: Clock, *, limit: int 
                 for o in outcomes
             ],
         )
-        return len(outcomes)
+        return BatchResult(len(outcomes), events[len(outcomes) - 1].received_at)
 
 
 def _apply_all(
