@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -110,6 +111,12 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
         url,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
+        # PostgreSQL's own $n placeholders through psycopg's RawCursor: psycopg then sends
+        # statements as they are instead of rewriting %(name)s placeholders client-side, which
+        # it caches only for short statements and which cost a third of the processor's time
+        # on the multi-row INSERTs of a batch.
+        paramstyle="numeric_dollar",
+        connect_args={"cursor_factory": psycopg.RawCursor},
         pool_size=pool_size,
         max_overflow=20,
         pool_pre_ping=True,
