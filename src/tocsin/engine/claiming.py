@@ -1,7 +1,8 @@
 """Claiming due jobs under a lease, and the fenced re-read every run starts with.
 
-A claim is one UPDATE: it moves due pending rows (and running rows whose lease has expired, the
-work of a node that died) to ``running`` with this node's name, a fresh random token and a lease.
+A claim is an UPDATE that moves due pending rows to ``running`` with this node's name, a fresh
+random token and a lease, then, if the batch has room, a second one for running rows whose
+lease has expired (the work of a node that died).
 On PostgreSQL the inner SELECT takes ``FOR UPDATE SKIP LOCKED``, so concurrent claimers divide
 the due rows between them instead of queueing on each other; on SQLite the connection already
 holds the single write lock (BEGIN IMMEDIATE) and SQLAlchemy leaves the clause out.
@@ -12,9 +13,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from tocsin.engine.models import Job
 
@@ -32,15 +34,45 @@ class ClaimedJob:
 def claim_due(
     session: Session, *, node: str, now: datetime, lease_seconds: float, limit: int
 ) -> list[ClaimedJob]:
+    # Two claims, each a range scan on its own index, rather than one OR that makes the
+    # database read and sort every overdue row (tens of milliseconds with 100,000 due).
+    due = _claim(
+        session,
+        sa.and_(Job.state == "pending", Job.due_at <= now),
+        Job.due_at,
+        node=node,
+        now=now,
+        lease_seconds=lease_seconds,
+        limit=limit,
+    )
+    if len(due) >= limit:
+        return due
+    lapsed = _claim(
+        session,
+        sa.and_(Job.state == "running", Job.lease_expires_at < now),
+        Job.lease_expires_at,
+        node=node,
+        now=now,
+        lease_seconds=lease_seconds,
+        limit=limit - len(due),
+    )
+    return lapsed + due
+
+
+def _claim(
+    session: Session,
+    condition: sa.ColumnElement[bool],
+    order: QueryableAttribute[Any],
+    *,
+    node: str,
+    now: datetime,
+    lease_seconds: float,
+    limit: int,
+) -> list[ClaimedJob]:
     due = (
         sa.select(Job.id)
-        .where(
-            sa.or_(
-                sa.and_(Job.state == "pending", Job.due_at <= now),
-                sa.and_(Job.state == "running", Job.lease_expires_at < now),
-            )
-        )
-        .order_by(Job.due_at, Job.id)
+        .where(condition)
+        .order_by(order, Job.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
