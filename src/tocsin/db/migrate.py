@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -34,8 +35,16 @@ def downgrade(engine: sa.Engine, revision: str = "base") -> None:
         command.downgrade(cfg, revision)
 
 
-def head_revision(engine: sa.Engine) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+def head_revision(engine: sa.Engine | None = None) -> str | None:
+    """The newest revision this code ships (read once: it cannot change while it runs)."""
+    return _shipped_head()
+
+
+@functools.cache
+def _shipped_head() -> str | None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(cfg).get_current_head()
 
 
 def current_revision(engine: sa.Engine) -> str | None:
@@ -44,4 +53,4 @@ def current_revision(engine: sa.Engine) -> str | None:
 
 
 def is_at_head(engine: sa.Engine) -> bool:
-    return current_revision(engine) == head_revision(engine)
+    return current_revision(engine) == head_revision()
