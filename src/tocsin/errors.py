@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tocsin.crypto import SecretsUnavailable
+
 STATUS_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -81,6 +83,14 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
         return error_response(422, f"invalid request: {summary}", details=details)
+
+    @app.exception_handler(SecretsUnavailable)
+    async def _secrets(_request: Request, exc: SecretsUnavailable) -> JSONResponse:
+        # A misconfigured server, not a bad request: say what to fix, and nothing secret.
+        return error_response(
+            503,
+            f"{exc}: every node must run with the TOCSIN_SECRET_KEY the secrets were stored with",
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import Tokens, assert_error, walk
 from tests.api.test_authorization import snapshot
-from tests.conftest import Org
+from tests.conftest import SECRET_KEY, Org
+from tocsin import crypto
 from tocsin.notify.models import ContactMethod, Notification, NotificationRule
 from tocsin.orgs.models import User
 from tocsin.runtime import Runtime
@@ -304,3 +306,15 @@ def test_hand_off_notice_settings(
         r = client.patch(url, headers=tokens.responder, json={"handoff_notice_minutes": bad})
         assert_error(r, 422, "handoff_notice_minutes")
     assert snapshot(runtime) == before
+
+
+def test_a_node_with_the_wrong_secret_key_says_so(
+    client: TestClient, tokens: Tokens, created: dict[str, dict[str, Any]]
+) -> None:
+    crypto.configure(Fernet.generate_key().decode())
+    try:
+        r = client.get(f"{ALICE}/contact-methods", headers=tokens.responder)
+    finally:
+        crypto.configure(SECRET_KEY)
+    assert_error(r, 503, "TOCSIN_SECRET_KEY")
+    assert SIGNING_SECRET not in r.text and "twilio" not in r.text
